@@ -1,0 +1,6 @@
+# Shortcuts for those who have make; the scripts do the work (and need nothing but bash).
+.PHONY: demo test
+demo:
+	./scripts/demo
+test:
+	./scripts/test

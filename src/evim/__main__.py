@@ -1,0 +1,3 @@
+from evim.cli import main
+
+main()

@@ -1,0 +1,28 @@
+"""evim's ASGI application: static files, then Django (pages; later the XMPP gateway)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evim.settings")
+
+from django.conf import settings  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+from evim.lib.static_files import ASGIApp, Receive, Scope, Send, StaticFiles  # noqa: E402
+
+
+def build_application() -> ASGIApp:
+    django_app = get_asgi_application()
+    static = StaticFiles(root=settings.STATIC_ROOT, prefix=settings.STATIC_URL)
+
+    async def application(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(settings.STATIC_URL):
+            await static(scope, receive, send)
+        else:
+            await django_app(scope, receive, send)
+
+    return application
+
+
+application = build_application()

@@ -1,0 +1,18 @@
+"""The managed XMPP server: a Prosody that evim configures, runs and supervises.
+
+Modules, one job each:
+
+- :mod:`~evim.managed_server.layout` — :class:`ServerLayout`, the instance (directory,
+  names, ports, programs) and every path derived from it;
+- :mod:`~evim.managed_server.lua` — Lua literals, safely quoted;
+- :mod:`~evim.managed_server.config` — renders and writes ``prosody.cfg.lua``;
+- :mod:`~evim.managed_server.certificate` — the self-signed TLS certificate;
+- :mod:`~evim.managed_server.supervisor` — :class:`ProsodySupervisor` (asyncio): run,
+  watch, restart, stop;
+- :mod:`~evim.managed_server.daemon` — the detached supervisor behind
+  ``evim xmpp start|stop|status``, its lock and state file;
+- :mod:`~evim.managed_server.control` — what ``evim run`` uses
+  (``managed_server_for_run``);
+- :mod:`~evim.managed_server.accounts` — ``register_account`` for tests and the demo;
+- :mod:`~evim.managed_server.checks` — Django system checks (``managed_server.*``).
+"""

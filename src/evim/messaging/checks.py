@@ -1,0 +1,29 @@
+"""System check ``messaging.E001``: e-venement's project.yml must be usable.
+
+At startup ``MessagingConfig.ready()`` already refuses an invalid file (``evim check``
+then ends with the same lines as ``evim: error: ...``).  This check reports the file as
+the process sees it *now*: after ``override_settings`` in tests, or ``call_command("check")``
+in a process that started with a valid file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error, register
+
+from evim.messaging.project_config import EXAMPLE_FILE, ProjectConfigError, get_messaging_config
+
+
+@register()
+def check_project_yml(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[CheckMessage]:
+    if app_configs is not None and not any(app.label == "messaging" for app in app_configs):
+        return []
+    try:
+        get_messaging_config()
+    except ProjectConfigError as error:
+        hint = f"Correct the file (see {EXAMPLE_FILE}); evim does not start until it is valid."
+        return [Error(line, hint=hint, id="messaging.E001") for line in error.errors]
+    return []

@@ -1,0 +1,203 @@
+"""Django settings for evim.
+
+The environment is read here and nowhere else (``EVIM_*`` and ``DATABASE_URL``), through
+the typed readers of ``evim.lib.env``.  Everything else reads ``django.conf.settings``.
+The README lists every variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from evim.lib.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_path,
+    env_port,
+    env_secret,
+    env_str,
+    read_or_create_secret,
+)
+
+# Lets classes such as forms.ModelForm[User] be subscripted at run time, as mypy wants.
+django_stubs_ext.monkeypatch()
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+# --- Where evim keeps its state -----------------------------------------------------------
+
+# Database (SQLite), generated secrets, the managed Prosody's configuration and data.
+EVIM_DATA_DIR = env_path("EVIM_DATA_DIR", Path.home() / ".local" / "share" / "evim")
+# e-venement's config/project.yml (section ``messaging``); relative to the current directory.
+EVIM_PROJECT_YML = env_path("EVIM_PROJECT_YML", Path("config") / "project.yml")
+# Which environment section of project.yml applies over ``all:`` (Symfony's prod/dev/test).
+EVIM_ENV = env_str("EVIM_ENV", "prod")
+
+# --- Core Django --------------------------------------------------------------------------
+
+DEBUG = env_bool("EVIM_DEBUG", False)
+SECRET_KEY = env_secret("EVIM_SECRET_KEY") or read_or_create_secret(EVIM_DATA_DIR / "secret_key")
+ALLOWED_HOSTS = env_list("EVIM_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+# Behind HTTPS (directly or through a reverse proxy): secure cookies, HSTS, redirect.
+EVIM_HTTPS = env_bool("EVIM_HTTPS", False)
+
+# Where ``evim run`` listens.
+EVIM_HOST = env_str("EVIM_HOST", "127.0.0.1")
+EVIM_PORT = env_port("EVIM_PORT", 8000)
+
+# The organisation running this back office (a theatre, a venue...).
+EVIM_STRUCTURE_NAME = env_str("EVIM_STRUCTURE_NAME", "e-venement")
+
+INSTALLED_APPS = [
+    "evim.backoffice",
+    "evim.messaging",
+    "evim.managed_server",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "evim.backoffice.middleware.UserLanguageMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "evim.urls"
+ASGI_APPLICATION = "evim.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "evim.backoffice.context_processors.backoffice",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    if not DATABASE_URL.startswith(("postgres://", "postgresql://", "sqlite://")):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL: expected a postgresql:// (or sqlite://) address, found "
+            f"{DATABASE_URL.split('://')[0]!r}://…; for example "
+            "postgresql://evim:PASSWORD@localhost:5432/evim"
+        )
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": EVIM_DATA_DIR / "evim.sqlite3",
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "backoffice.User"
+LOGIN_URL = "backoffice:login"
+LOGIN_REDIRECT_URL = "backoffice:home"
+LOGOUT_REDIRECT_URL = "backoffice:login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Languages: French first, English too ---------------------------------------------------
+
+LANGUAGE_CODE = "fr"
+LANGUAGES = [("fr", _("French")), ("en", _("English"))]
+LOCALE_PATHS: list[Path] = []
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = env_str("EVIM_TIME_ZONE", "Europe/Paris")
+
+# --- Static files: collected into the data directory, served by evim's ASGI app ------------
+
+STATIC_URL = "/static/"
+STATIC_ROOT = EVIM_DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
+    },
+}
+
+# --- Security ------------------------------------------------------------------------------
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if EVIM_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("EVIM_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("EVIM_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("EVIM_HSTS_PRELOAD", False)
+    # Set when a reverse proxy terminates TLS and says so in this header.
+    if env_bool("EVIM_BEHIND_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = env_list("EVIM_CSRF_TRUSTED_ORIGINS", [])
+
+# --- XMPP: the managed Prosody (default) or an external server -------------------------------
+
+# "managed": evim renders a Prosody configuration and runs Prosody itself.
+# "external": evim talks to a server run by someone else and starts nothing.
+EVIM_XMPP_SERVER = env_choice("EVIM_XMPP_SERVER", "managed", ("managed", "external"))
+EVIM_XMPP_DOMAIN = env_str("EVIM_XMPP_DOMAIN", "localhost").lower()
+EVIM_XMPP_MUC_HOST = env_str("EVIM_XMPP_MUC_HOST", f"conference.{EVIM_XMPP_DOMAIN}").lower()
+# Client-to-server address.  Managed: where Prosody listens (loopback).  External: where
+# evim connects (empty host: the domain's SRV records, then the domain itself).
+EVIM_XMPP_HOST = env_str("EVIM_XMPP_HOST", "127.0.0.1" if EVIM_XMPP_SERVER == "managed" else "")
+EVIM_XMPP_C2S_PORT = env_port("EVIM_XMPP_C2S_PORT", 5222)
+# The managed Prosody's HTTP port (WebSocket and BOSH), loopback only.
+EVIM_XMPP_HTTP_PORT = env_port("EVIM_XMPP_HTTP_PORT", 5280)
+# The Prosody executable (a name looked up in PATH, or a path).
+EVIM_PROSODY_BIN = env_str("EVIM_PROSODY_BIN", "prosody")
+EVIM_PROSODYCTL_BIN = env_str("EVIM_PROSODYCTL_BIN", "prosodyctl")
+# Seconds to wait for the managed Prosody to accept connections.
+EVIM_XMPP_START_TIMEOUT = env_int("EVIM_XMPP_START_TIMEOUT", 20, minimum=1)
+
+# --- Logging: to stderr, never secrets -------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": "WARNING"},
+    "loggers": {
+        "evim": {"level": env_str("EVIM_LOG_LEVEL", "INFO").upper(), "propagate": True},
+    },
+}

@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("evim.backoffice.urls")),
+    path("messaging/", include("evim.messaging.urls")),
+]

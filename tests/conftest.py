@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import pytest
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+pytest_plugins = [
+    "tests.fixtures.live_evim",
+    "tests.fixtures.browser",
+]
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings: SettingsWrapper) -> None:
+    """Django's test client renders pages without running collectstatic first (the real
+    server of tests/fixtures/live_evim.py keeps the hashed, manifest storage), and a fast
+    password hasher spares each test a second of PBKDF2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
