@@ -6,10 +6,10 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evim.settings")
 
-from django.conf import settings  # noqa: E402
-from django.core.asgi import get_asgi_application  # noqa: E402
+from django.conf import settings
+from django.core.asgi import get_asgi_application
 
-from evim.lib.static_files import ASGIApp, Receive, Scope, Send, StaticFiles  # noqa: E402
+from evim.lib.static_files import ASGIApp, Receive, Scope, Send, StaticFiles
 
 
 def build_application() -> ASGIApp:

@@ -112,8 +112,11 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": EVIM_DATA_DIR / "evim.sqlite3",
-            "OPTIONS": {"transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"},
+            "NAME": str(EVIM_DATA_DIR / "evim.sqlite3"),
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL;",
+            },
         }
     }
 
@@ -145,9 +148,7 @@ STATIC_URL = "/static/"
 STATIC_ROOT = EVIM_DATA_DIR / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"
-    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
 
 # --- Security ------------------------------------------------------------------------------
@@ -168,6 +169,9 @@ if EVIM_HTTPS:
     # Set when a reverse proxy terminates TLS and says so in this header.
     if env_bool("EVIM_BEHIND_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# HSTS preloading commits every sub-domain of the registrable domain, for months: a choice
+# for the domain's owner (EVIM_HSTS_PRELOAD=1), not a default of a back office.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 CSRF_TRUSTED_ORIGINS = env_list("EVIM_CSRF_TRUSTED_ORIGINS", [])
 
 # --- XMPP: the managed Prosody (default) or an external server -------------------------------

@@ -14,9 +14,7 @@ def test_anonymous_visitor_is_sent_to_login(db: None) -> None:
 
 def test_login_with_right_password_opens_home(jeanne: User) -> None:
     client = Client()
-    response = client.post(
-        "/login/", {"username": "jeanne", "password": PASSWORD}, follow=True
-    )
+    response = client.post("/login/", {"username": "jeanne", "password": PASSWORD}, follow=True)
     assert response.redirect_chain[-1][0] == "/"
     assert "Bonjour, Jeanne" in response.content.decode()
 

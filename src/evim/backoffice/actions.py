@@ -92,7 +92,9 @@ def do_update_user(
         locked.set_password(new_password)
     locked.save()
     after = _snapshot(locked)
-    changes = {key: [before[key], after[key]] for key in AUDITED_FIELDS if before[key] != after[key]}
+    changes = {
+        key: [before[key], after[key]] for key in AUDITED_FIELDS if before[key] != after[key]
+    }
     if changes:
         AuditEntry.objects.create(
             acting_user=acting_user,
@@ -102,7 +104,9 @@ def do_update_user(
         )
     if new_password:
         AuditEntry.objects.create(
-            acting_user=acting_user, event=AuditEntry.Event.PASSWORD_CHANGED, subject=locked.username
+            acting_user=acting_user,
+            event=AuditEntry.Event.PASSWORD_CHANGED,
+            subject=locked.username,
         )
     user.refresh_from_db()
     return changes

@@ -24,9 +24,7 @@ class LoginView(auth_views.LoginView):
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "backoffice/home.html", {"messaging": get_messaging_config()}
-    )
+    return render(request, "backoffice/home.html", {"messaging": get_messaging_config()})
 
 
 @require_http_methods(["GET", "POST"])

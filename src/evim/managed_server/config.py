@@ -97,7 +97,6 @@ def global_options(layout: ServerLayout) -> list[tuple[str, LuaValue]]:
         ("interfaces", [layout.c2s_host]),
         ("c2s_ports", [layout.c2s_port]),
         ("c2s_direct_tls_ports", []),
-        ("legacy_ssl_ports", []),
         ("http_interfaces", [layout.http_host]),
         ("http_ports", [layout.http_port]),
         ("https_ports", []),

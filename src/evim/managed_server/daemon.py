@@ -42,7 +42,8 @@ from typing import Any
 from evim.managed_server.errors import ManagedServerError, ProsodyStartError
 from evim.managed_server.files import write_atomically
 from evim.managed_server.layout import ServerLayout
-from evim.managed_server.supervisor import ProsodySupervisor
+from evim.managed_server.programs import require_program
+from evim.managed_server.supervisor import ProsodySupervisor, check_ports
 
 logger = logging.getLogger(__name__)
 
@@ -304,6 +305,10 @@ def start_daemon(
     status = server_status(layout)
     if status.running:
         return False, status
+    # The usual mistakes are reported at once, without a process start; the supervisor
+    # checks again (a port may be taken meanwhile).
+    require_program(layout.prosody_bin, "EVIM_PROSODY_BIN")
+    check_ports(layout)
     layout.prepare_directories()
     timeout = layout.start_timeout + PROCESS_START_MARGIN if timeout is None else timeout
     read_end, write_end = os.pipe()

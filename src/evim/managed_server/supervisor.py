@@ -13,8 +13,8 @@ or ``async with ProsodySupervisor(layout) as supervisor: ...``.
   so a Ctrl-C in evim's terminal reaches evim, which then stops Prosody cleanly.  On Linux
   Prosody also gets SIGTERM when evim dies (``PR_SET_PDEATHSIG``), even after a
   ``kill -9``: no orphan Prosody keeps the ports.
-- :meth:`ProsodySupervisor.start` returns when both the client port and the HTTP port
-  accept TCP connections.  It fails early, with Prosody's own last messages, if Prosody
+- :meth:`ProsodySupervisor.start` returns when Prosody has written its pid file and both
+  the client port and the HTTP port accept TCP connections.  It fails early, with Prosody's own last messages, if Prosody
   exits first or reports a port already in use, and after ``layout.start_timeout``.
 - If Prosody dies later it is restarted after a growing delay; more than ``max_restarts``
   deaths within ``restart_window`` seconds make the supervisor give up:
@@ -357,12 +357,19 @@ class ProsodySupervisor:
             return f" (see {self.layout.log_path})"
         return ". Its last messages:\n  " + "\n  ".join(lines)
 
+    def _pidfile_names(self, pid: int) -> bool:
+        try:
+            return self.layout.pidfile.read_text().strip() == str(pid)
+        except OSError:
+            return False
+
     async def _wait_ready(self, *, timeout: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         delay = 0.01
-        exited = self._exited
-        assert exited is not None
+        exited, process = self._exited, self._process
+        assert exited is not None and process is not None
+        process_id = process.pid
         while True:
             if exited.done():
                 if self._reader is not None:  # collect its last words
@@ -380,9 +387,13 @@ class ProsodySupervisor:
                     if f"port {port} " in self._port_failure:
                         raise PortInUseError(host, port, setting)
                 raise ProsodyStartError(f"Prosody could not listen: {self._port_failure}")
-            if await accepts_connections(
-                self.layout.c2s_host, self.layout.c2s_port
-            ) and await accepts_connections(self.layout.http_host, self.layout.http_port):
+            # Prosody writes its pid file once started ("server-started"): with both ports
+            # accepting connections, it is ready.
+            if (
+                self._pidfile_names(process_id)
+                and await accepts_connections(self.layout.c2s_host, self.layout.c2s_port)
+                and await accepts_connections(self.layout.http_host, self.layout.http_port)
+            ):
                 return
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -1,0 +1,67 @@
+"""evim's ASGI app serves collected static files itself, safely."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from evim.lib.static_files import StaticFiles
+
+
+def call(app: StaticFiles, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request"}
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    asyncio.run(app({"type": "http", "method": method, "path": path}, receive, send))
+    start = sent[0]
+    headers = {key.decode(): value.decode() for key, value in start.get("headers", [])}
+    body = b"".join(message.get("body", b"") for message in sent[1:])
+    return start["status"], headers, body
+
+
+def make_app(tmp_path: Path) -> StaticFiles:
+    root = tmp_path / "static"
+    (root / "backoffice").mkdir(parents=True)
+    (root / "backoffice" / "evim.3f2a9c1b7d4e.css").write_text("body{}")
+    (root / "backoffice" / "evim.css").write_text("body{}")
+    (tmp_path / "secret.txt").write_text("not for you")
+    return StaticFiles(root=root, prefix="/static/")
+
+
+def test_hashed_file_is_cached_for_a_year(tmp_path: Path) -> None:
+    status, headers, body = call(make_app(tmp_path), "/static/backoffice/evim.3f2a9c1b7d4e.css")
+    assert (status, body) == (200, b"body{}")
+    assert headers["content-type"] == "text/css; charset=utf-8"
+    assert headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert headers["content-length"] == "6"
+
+
+def test_unhashed_file_is_revalidated(tmp_path: Path) -> None:
+    _, headers, _ = call(make_app(tmp_path), "/static/backoffice/evim.css")
+    assert headers["cache-control"] == "no-cache"
+
+
+def test_head_sends_no_body(tmp_path: Path) -> None:
+    status, headers, body = call(make_app(tmp_path), "/static/backoffice/evim.css", "HEAD")
+    assert (status, body, headers["content-length"]) == (200, b"", "6")
+
+
+def test_nothing_outside_the_root(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    for path in ("/static/../secret.txt", "/static/backoffice/../../secret.txt", "/static/"):
+        status, _, body = call(app, path)
+        assert status == 404, path
+        assert b"not for you" not in body
+
+
+def test_missing_file_and_other_methods(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    assert call(app, "/static/nope.css")[0] == 404
+    status, headers, _ = call(app, "/static/backoffice/evim.css", "POST")
+    assert (status, headers["allow"]) == (405, "GET, HEAD")
