@@ -6,6 +6,7 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 pytest_plugins = [
     "tests.fixtures.live_evim",
     "tests.fixtures.browser",
+    "tests.fixtures.postgresql",
     "tests.fixtures.prosody",
 ]
 

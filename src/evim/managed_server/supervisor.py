@@ -14,8 +14,9 @@ or ``async with ProsodySupervisor(layout) as supervisor: ...``.
   Prosody also gets SIGTERM when evim dies (``PR_SET_PDEATHSIG``), even after a
   ``kill -9``: no orphan Prosody keeps the ports.
 - :meth:`ProsodySupervisor.start` returns when Prosody has written its pid file and both
-  the client port and the HTTP port accept TCP connections.  It fails early, with Prosody's own last messages, if Prosody
-  exits first or reports a port already in use, and after ``layout.start_timeout``.
+  the client port and the HTTP port accept TCP connections.  It fails early, with
+  Prosody's own last messages, if Prosody exits first or reports a port already in use,
+  and after ``layout.start_timeout``.
 - If Prosody dies later it is restarted after a growing delay; more than ``max_restarts``
   deaths within ``restart_window`` seconds make the supervisor give up:
   :meth:`ProsodySupervisor.wait` then raises :class:`ProsodyCrashLoopError`.
@@ -298,15 +299,20 @@ class ProsodySupervisor:
         command = self._prepare()
         self._output.clear()
         self._port_failure = None
-        process = await asyncio.create_subprocess_exec(
-            *command,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=self.layout.directory,
-            process_group=0,
-            preexec_fn=_parent_death_signal(),
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                cwd=self.layout.directory,
+                process_group=0,
+                preexec_fn=_parent_death_signal(),
+            )
+        except OSError as error:
+            raise ProsodyStartError(
+                f"cannot run {command[0]} ({error.strerror}); check EVIM_PROSODY_BIN"
+            ) from None
         self._process = process
         self._exited = asyncio.create_task(process.wait(), name=f"prosody-{process.pid}-exit")
         assert process.stdout is not None
@@ -431,6 +437,19 @@ class ProsodySupervisor:
 
     async def _watch(self) -> None:
         """Restart Prosody whenever it dies, until stopped or too many deaths."""
+        try:
+            await self._restart_forever()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug must not leave a supervisor that supervises nothing
+            logger.exception("The Prosody supervisor failed")
+            self._failure = ManagedServerError(f"the Prosody supervisor failed: {error!r}")
+            await self._terminate(timeout=self.stop_timeout)
+            self._ready = False
+            self._done.set()
+            await self._notify()
+
+    async def _restart_forever(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             exited = self._exited
@@ -446,8 +465,9 @@ class ProsodySupervisor:
                 describe_exit(returncode),
                 self._last_messages(with_log=False),
             )
-            await self._terminate(timeout=self.stop_timeout)  # reap, clean its group
+            await self._terminate(timeout=self.stop_timeout)  # collect its output, forget it
             await self._notify()
+            last = f"it {describe_exit(returncode)}"
             while True:
                 now = loop.time()
                 self._recent_deaths.append(now)
@@ -456,8 +476,8 @@ class ProsodySupervisor:
                 if len(self._recent_deaths) > self.max_restarts:
                     self._failure = ProsodyCrashLoopError(
                         f"Prosody died {len(self._recent_deaths)} times within "
-                        f"{self.restart_window:g} s, giving up (the last time it "
-                        f"{describe_exit(returncode)}); see {self.layout.log_path}"
+                        f"{self.restart_window:g} s, giving up (the last time {last}); "
+                        f"see {self.layout.log_path}"
                     )
                     logger.error("%s", self._failure)
                     self._done.set()
@@ -471,9 +491,9 @@ class ProsodySupervisor:
                 await asyncio.sleep(delay)
                 try:
                     await self._launch(timeout=None)
-                except ManagedServerError as error:
+                except (ManagedServerError, OSError) as error:
                     logger.error("Prosody did not restart: %s", error)
-                    returncode = 1
+                    last = f"it did not restart: {error}"
                     continue
                 break
             self._restart_count += 1

@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 host=host,
                 port=port,
                 lifespan="off",
-                ws="websockets",
+                ws="websockets-sansio",
                 ws_per_message_deflate=False,
                 proxy_headers=False,
                 server_header=False,
