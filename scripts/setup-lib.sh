@@ -24,7 +24,7 @@ ensure_apt_packages() {
 }
 
 RUNTIME_PACKAGES=(prosody prosody-modules lua-unbound lua-dbi-sqlite3 openssl ca-certificates)
-TEST_PACKAGES=(chromium go-sendxmpp postgresql gettext)
+TEST_PACKAGES=(chromium go-sendxmpp postgresql gettext lua5.4)
 
 # ensure_venv [EXTRAS]: a virtualenv with evim installed (editable), reinstalled only
 # when pyproject.toml changed.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from evim.managed_server.certificate import ensure_certificate
 from evim.managed_server.config import MODULES_ENABLED, render_config, write_config
 from evim.managed_server.layout import ServerLayout
+from tests.fixtures.processes import required_program
 from tests.fixtures.prosody import make_layout
 
 
@@ -60,9 +60,7 @@ def test_configuration_content(tmp_path: Path) -> None:
 
 
 def test_prosody_itself_accepts_the_configuration(tmp_path: Path) -> None:
-    prosodyctl = shutil.which("prosodyctl")
-    if prosodyctl is None:
-        pytest.skip("prosodyctl is not installed")
+    prosodyctl = required_program("prosodyctl", package="prosody")
     layout = make_layout(tmp_path / "prosody")
     write_config(layout)
     ensure_certificate(layout)
@@ -94,9 +92,7 @@ def test_writing_is_deterministic_and_reports_changes(tmp_path: Path) -> None:
 
 
 def test_hostile_directory_names_stay_literal(tmp_path: Path) -> None:
-    lua = shutil.which("lua5.4") or shutil.which("lua")
-    if lua is None:
-        pytest.skip("no Lua interpreter installed")
+    lua = required_program("lua5.4", "lua", package="lua5.4")
     directory = tmp_path / 'x"]] os.execute("touch pwned") --[[\n\\ é' / "prosody"
     layout = make_layout(directory)
     write_config(layout)

@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from pathlib import Path
 
-import pytest
 import slixmpp
 
 from tests.fixtures.prosody import RunningProsody
 
-GO_SENDXMPP = shutil.which("go-sendxmpp") or "/usr/bin/go-sendxmpp"
+GO_SENDXMPP = "/usr/bin/go-sendxmpp"  # Debian package go-sendxmpp, installed by scripts/test
 TIMEOUT = 20
-
-pytestmark = pytest.mark.skipif(
-    not os.access(GO_SENDXMPP, os.X_OK), reason="go-sendxmpp is not installed"
-)
 
 
 async def go_sendxmpp(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from evim.managed_server.lua import lua_key, lua_string, lua_value
+from tests.fixtures.processes import required_program
 
 HOSTILE = [
     "",
@@ -40,9 +40,7 @@ def test_lua_string_is_one_inert_literal(value: str) -> None:
 
 
 def test_lua_reads_back_exactly_the_same_bytes(tmp_path: Path) -> None:
-    lua = shutil.which("lua5.4") or shutil.which("lua")
-    if lua is None:
-        pytest.skip("no Lua interpreter installed")
+    lua = required_program("lua5.4", "lua", package="lua5.4")
     program = tmp_path / "dump.lua"
     lines = [
         "local function hex(s) return (s:gsub('.', function(c) "

@@ -152,7 +152,6 @@ def test_prosody_not_ready_in_time_is_stopped(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_prosody_does_not_outlive_a_killed_evim(tmp_path: Path) -> None:
     layout = make_layout(tmp_path / "prosody")
     program = (
