@@ -32,9 +32,9 @@ def _unquote(block: str) -> str:
 def read_po(path: Path) -> dict[str, tuple[str, bool]]:
     """msgid → (msgstr, fuzzy), without the header entry; plural forms keep msgstr[0]."""
     text = path.read_text(encoding="utf-8")
-    text = re.sub(r"^msgid_plural .*\n", "", text, flags=re.MULTILINE)
+    text = re.sub(r'^msgid_plural ".*"\n(?:".*"\n)*', "", text, flags=re.MULTILINE)
     text = re.sub(r"^msgstr\[0\] ", "msgstr ", text, flags=re.MULTILINE)
-    text = re.sub(r"^msgstr\[\d+\] .*\n", "", text, flags=re.MULTILINE)
+    text = re.sub(r'^msgstr\[\d+\] ".*"\n(?:".*"\n)*', "", text, flags=re.MULTILINE)
     entries = {}
     for match in _ENTRY.finditer(text):
         msgid = _unquote(match.group(2))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.cache import cache
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 pytest_plugins = [
@@ -17,6 +18,7 @@ def _test_settings(settings: SettingsWrapper) -> None:
     server of tests/fixtures/live_evim.py keeps the hashed, manifest storage), and a fast
     password hasher spares each test a second of PBKDF2."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()  # login failures counted by one test must not block the next
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

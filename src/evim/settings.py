@@ -68,6 +68,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "evim.backoffice.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,6 +127,11 @@ LOGIN_URL = "backoffice:login"
 LOGIN_REDIRECT_URL = "backoffice:home"
 LOGOUT_REDIRECT_URL = "backoffice:login"
 
+# After this many failed logins for one login name from one address within the window
+# (seconds), further attempts are refused until the window has passed.
+EVIM_LOGIN_FAILURE_LIMIT = env_int("EVIM_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+EVIM_LOGIN_FAILURE_WINDOW = env_int("EVIM_LOGIN_FAILURE_WINDOW", 900, minimum=1)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -169,6 +175,18 @@ if EVIM_HTTPS:
     # Set when a reverse proxy terminates TLS and says so in this header.
     if env_bool("EVIM_BEHIND_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Pages load only evim's own files: no CDN, no third party, no inline script or style.
+EVIM_CONTENT_SECURITY_POLICY: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 # HSTS preloading commits every sub-domain of the registrable domain, for months: a choice
 # for the domain's owner (EVIM_HSTS_PRELOAD=1), not a default of a back office.
 SILENCED_SYSTEM_CHECKS = ["security.W021"]

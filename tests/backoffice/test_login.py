@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.test import Client
+from pytest_django.fixtures import Settings as SettingsWrapper
 
 from evim.backoffice.models import User
 from tests.backoffice.conftest import PASSWORD, client_for
@@ -63,3 +64,35 @@ def test_login_page_needs_no_login(db: None) -> None:
     response = Client().get("/login/")
     assert response.status_code == 200
     assert 'name="password"' in response.content.decode()
+
+
+def test_too_many_failures_block_the_login_for_a_while(
+    jeanne: User, settings: SettingsWrapper
+) -> None:
+    settings.EVIM_LOGIN_FAILURE_LIMIT = 3
+    settings.EVIM_LOGIN_FAILURE_WINDOW = 600
+    client = Client()
+    for _ in range(3):
+        client.post("/login/", {"username": "jeanne", "password": "guess"})
+    # Even the right password is refused now, with how long to wait.
+    response = client.post("/login/", {"username": "jeanne", "password": PASSWORD})
+    page = response.content.decode()
+    assert "Trop de tentatives échouées pour cet identifiant" in page
+    assert "dans 10 minutes" in page
+    assert "_auth_user_id" not in client.session
+    # Another login name from the same address is not affected.
+    assert Client().post("/login/", {"username": "camille", "password": "x"}).status_code == 200
+
+
+def test_a_successful_login_forgets_earlier_failures(
+    jeanne: User, settings: SettingsWrapper
+) -> None:
+    settings.EVIM_LOGIN_FAILURE_LIMIT = 3
+    client = Client()
+    for _ in range(2):
+        client.post("/login/", {"username": "jeanne", "password": "guess"})
+    assert client.post("/login/", {"username": "jeanne", "password": PASSWORD}).status_code == 302
+    client.post("/logout/")
+    for _ in range(2):
+        client.post("/login/", {"username": "jeanne", "password": "guess"})
+    assert client.post("/login/", {"username": "jeanne", "password": PASSWORD}).status_code == 302

@@ -116,7 +116,9 @@ def test_small_screen_folds_the_menu(browser: Browser, live_evim: LiveEvim, tmp_
 
 def test_pages_load_nothing_from_elsewhere(page: Page, live_evim: LiveEvim) -> None:
     requested: list[str] = []
+    console: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
+    page.on("console", lambda message: console.append(message.text))
     log_in(page, live_evim, "camille")
     page.goto(f"{live_evim.url}/settings/users/")
     assert requested, "the browser made no request at all"
@@ -125,3 +127,8 @@ def test_pages_load_nothing_from_elsewhere(page: Page, live_evim: LiveEvim) -> N
     # The stylesheet really applies (served by evim, hashed name, cached for a year).
     colour = page.evaluate("getComputedStyle(document.querySelector('.topbar')).backgroundColor")
     assert colour == "rgb(38, 43, 56)"
+    # The Content-Security-Policy forbids anything else, and our own pages break none of it.
+    response = page.goto(f"{live_evim.url}/")
+    assert response is not None
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert [text for text in console if "Content Security Policy" in text] == []

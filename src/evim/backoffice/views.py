@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import math
+from typing import Any
+
+from django import forms
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import PasswordChangeForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
-from evim.backoffice import actions
+from evim.backoffice import actions, login_throttle
 from evim.backoffice.decorators import administrator_required
 from evim.backoffice.forms import ProfileForm, UserCreateForm, UserEditForm
 from evim.backoffice.models import User
@@ -18,9 +23,39 @@ from evim.backoffice.requests import current_user
 from evim.messaging.project_config import get_messaging_config
 
 
+class ThrottledAuthenticationForm(AuthenticationForm):
+    """Django's login form, refusing attempts after too many failures (login_throttle)."""
+
+    def clean(self) -> dict[str, Any]:
+        username = self.data.get("username", "")
+        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        wait = login_throttle.seconds_until_allowed(username, address)
+        if wait:
+            minutes = math.ceil(wait / 60)
+            raise forms.ValidationError(
+                ngettext(
+                    "Too many failed attempts for this login. Try again in %(minutes)d minute, "
+                    "or ask an administrator to check your password.",
+                    "Too many failed attempts for this login. Try again in %(minutes)d minutes, "
+                    "or ask an administrator to check your password.",
+                    minutes,
+                )
+                % {"minutes": minutes},
+                code="throttled",
+            )
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            login_throttle.record_failure(username, address)
+            raise
+        login_throttle.forget_failures(username, address)
+        return cleaned
+
+
 class LoginView(auth_views.LoginView):
     template_name = "backoffice/login.html"
     redirect_authenticated_user = True
+    authentication_form = ThrottledAuthenticationForm
 
 
 def home(request: HttpRequest) -> HttpResponse:
