@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from evim.managed_server.checks import check_managed_server
+from evim.managed_server.checks import check_managed_server, check_prosody_installed
 
 
 def ids(settings: SettingsWrapper) -> list[str]:
@@ -24,7 +24,7 @@ def test_missing_prosody(settings: SettingsWrapper, tmp_path: Path) -> None:
     settings.EVIM_XMPP_SERVER = "managed"
     settings.EVIM_DATA_DIR = tmp_path
     settings.EVIM_PROSODY_BIN = "/nonexistent/prosody"
-    messages = check_managed_server()
+    messages = check_prosody_installed()
     assert [message.id for message in messages] == ["managed_server.E001"]
     assert "apt-get install prosody" in (messages[0].hint or "")
 

@@ -1,6 +1,8 @@
 """Django system checks for the managed XMPP server (``evim check``).
 
-- ``managed_server.E001``: the Prosody program is not found (managed mode only).
+- ``managed_server.E001``: the Prosody program is not found (managed mode only; reported
+  through :func:`check_prosody_installed`, which the messaging app calls when messaging is
+  enabled: without messaging, evim needs no XMPP server and must start without Prosody).
 - ``managed_server.E002``: the client (c2s) and HTTP ports are the same.
 - ``managed_server.W001``: the data directory cannot be written.
 - ``managed_server.W002``: ``prosodyctl`` is not found (accounts cannot be created).
@@ -36,9 +38,8 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 
-def check_managed_server(
-    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
-) -> list[CheckMessage]:
+def check_prosody_installed() -> list[CheckMessage]:
+    """E001 when the managed server's Prosody is missing (W002: prosodyctl missing)."""
     if settings.EVIM_XMPP_SERVER != "managed":
         return []
     messages: list[CheckMessage] = []
@@ -59,6 +60,15 @@ def check_managed_server(
                 id="managed_server.W002",
             )
         )
+    return messages
+
+
+def check_managed_server(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    if settings.EVIM_XMPP_SERVER != "managed":
+        return []
+    messages: list[CheckMessage] = []
     if settings.EVIM_XMPP_C2S_PORT == settings.EVIM_XMPP_HTTP_PORT:
         messages.append(
             Error(

@@ -14,6 +14,7 @@ from typing import Any
 from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, register
 
+from evim.managed_server.checks import check_prosody_installed
 from evim.messaging.project_config import EXAMPLE_FILE, ProjectConfigError, get_messaging_config
 
 
@@ -27,3 +28,17 @@ def check_project_yml(app_configs: Sequence[AppConfig] | None, **kwargs: Any) ->
         hint = f"Correct the file (see {EXAMPLE_FILE}); evim does not start until it is valid."
         return [Error(line, hint=hint, id="messaging.E001") for line in error.errors]
     return []
+
+
+@register()
+def check_xmpp_server_available(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[CheckMessage]:
+    """With messaging enabled on the managed server, Prosody must be installed."""
+    if app_configs is not None and not any(app.label == "messaging" for app in app_configs):
+        return []
+    try:
+        enabled = get_messaging_config().enabled
+    except ProjectConfigError:
+        return []  # reported by check_project_yml
+    return check_prosody_installed() if enabled else []
