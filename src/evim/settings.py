@@ -211,6 +211,23 @@ EVIM_PROSODYCTL_BIN = env_str("EVIM_PROSODYCTL_BIN", "prosodyctl")
 # Seconds to wait for the managed Prosody to accept connections.
 EVIM_XMPP_START_TIMEOUT = env_int("EVIM_XMPP_START_TIMEOUT", 20, minimum=1)
 
+# Accounts on other servers: where to connect for a domain instead of its DNS SRV records,
+# "domain=host:port" or "domain=host:port/direct-tls", comma-separated (validated by the
+# xmpp.E001 check).  For private deployments and tests.
+EVIM_XMPP_ADDRESS_OVERRIDES = env_str("EVIM_XMPP_ADDRESS_OVERRIDES", "")
+# A CA bundle (PEM) to verify external servers' certificates with, instead of the system's.
+EVIM_XMPP_CA_FILE = env_str("EVIM_XMPP_CA_FILE", "")
+# Seconds an XMPP connection (test, provisioning) may take before it is called a time-out.
+EVIM_XMPP_TIMEOUT = env_int("EVIM_XMPP_TIMEOUT", 15, minimum=1)
+# Lock host: only accounts of EVIM_XMPP_DOMAIN may be mapped to back-office users.
+EVIM_XMPP_LOCK_HOST = env_bool("EVIM_XMPP_LOCK_HOST", False)
+
+# Jabber passwords are encrypted at rest with these Fernet keys (comma-separated, the first
+# encrypts, all decrypt); when unset, a key file in the data directory (mode 0600) is made
+# and used.  ``evim keys rotate`` re-encrypts with a new key.
+EVIM_ACCOUNT_KEYS = env_secret("EVIM_ACCOUNT_KEYS")
+EVIM_ACCOUNT_KEYS_FILE = EVIM_DATA_DIR / "account-keys"
+
 # --- Logging: to stderr, never secrets -------------------------------------------------------
 
 LOGGING = {
