@@ -222,11 +222,14 @@ EVIM_XMPP_TIMEOUT = env_int("EVIM_XMPP_TIMEOUT", 15, minimum=1)
 # Lock host: only accounts of EVIM_XMPP_DOMAIN may be mapped to back-office users.
 EVIM_XMPP_LOCK_HOST = env_bool("EVIM_XMPP_LOCK_HOST", False)
 
-# Jabber passwords are encrypted at rest with these Fernet keys (comma-separated, the first
-# encrypts, all decrypt); when unset, a key file in the data directory (mode 0600) is made
-# and used.  ``evim keys rotate`` re-encrypts with a new key.
-EVIM_ACCOUNT_KEYS = env_secret("EVIM_ACCOUNT_KEYS")
-EVIM_ACCOUNT_KEYS_FILE = EVIM_DATA_DIR / "account-keys"
+# Jabber passwords are encrypted at rest with Fernet keys: the first encrypts, all decrypt.
+# Either inline (EVIM_ACCOUNT_KEYS, comma-separated) or in a file, one key a line
+# (EVIM_ACCOUNT_KEYS_FILE; default: made in the data directory, mode 0600, on first use).
+# ``evim keys rotate`` adds a new key to the file and re-encrypts every password with it.
+EVIM_ACCOUNT_KEYS = env_str("EVIM_ACCOUNT_KEYS", "")
+EVIM_ACCOUNT_KEYS_PATH = env_path("EVIM_ACCOUNT_KEYS_FILE", EVIM_DATA_DIR / "account-keys")
+if EVIM_ACCOUNT_KEYS and env_str("EVIM_ACCOUNT_KEYS_FILE", ""):
+    raise ImproperlyConfigured("Set either EVIM_ACCOUNT_KEYS or EVIM_ACCOUNT_KEYS_FILE, not both.")
 
 # --- Logging: to stderr, never secrets -------------------------------------------------------
 
