@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.postgresql",
     "tests.fixtures.prosody",
+    "tests.fixtures.users",
 ]
 
 

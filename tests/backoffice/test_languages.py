@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.test import Client
 
 from evim.backoffice.models import User
-from tests.backoffice.conftest import client_for
+from tests.fixtures.users import client_for
 
 
 def test_login_page_is_french_by_default(db: None) -> None:

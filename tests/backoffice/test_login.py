@@ -4,7 +4,7 @@ from django.test import Client
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from evim.backoffice.models import User
-from tests.backoffice.conftest import PASSWORD, client_for
+from tests.fixtures.users import PASSWORD, client_for
 
 
 def test_anonymous_visitor_is_sent_to_login(db: None) -> None:

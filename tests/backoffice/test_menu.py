@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from evim.backoffice.models import User
 from evim.messaging.project_config import get_messaging_config
-from tests.backoffice.conftest import client_for
+from tests.fixtures.users import client_for
 
 ENABLED = "all:\n  messaging:\n    enable: true\n    chatrooms: [lilas@conference.localhost]\n"
 DISABLED = "all:\n  messaging:\n    enable: false\n"

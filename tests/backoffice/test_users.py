@@ -5,7 +5,7 @@ from django.test import Client
 
 from evim.backoffice import actions
 from evim.backoffice.models import AuditEntry, User
-from tests.backoffice.conftest import PASSWORD, client_for
+from tests.fixtures.users import PASSWORD, client_for
 
 NEW_PASSWORD = "another-long-passphrase-7"
 

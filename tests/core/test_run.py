@@ -114,12 +114,16 @@ def test_demo_prints_where_to_log_in_and_the_logins_work(
     process, banner, _ = demo
     address = re.search(r"Log in at\s+(http://\S+)", banner)
     assert address is not None, banner
-    logins = re.findall(r"^\s+(\w+)\s+(lilas-[0-9a-f]{8})\s+(.+) \((\w+)\)$", banner, re.M)
+    logins = re.findall(
+        r"^\s+(\w+)\s+(lilas-[0-9a-f]{8})\s+(.+) \((\w+)\)\s+(\S+@localhost)$", banner, re.M
+    )
     assert len(logins) >= 4, banner
-    assert [role for *_, role in logins].count("administrator") == 1
+    assert [login[3] for login in logins].count("administrator") == 1
+    # Every demo user has an account on the managed server, named after their login.
+    assert {login[4] for login in logins} == {f"{login[0]}@localhost" for login in logins}
     assert "Théâtre des Lilas" in banner
 
-    username, password, full_name, _ = next(
+    username, password, full_name, *_ = next(
         login for login in logins if login[3] == "administrator"
     )
     context = browser.new_context(locale="fr-FR")

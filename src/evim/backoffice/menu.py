@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from evim.backoffice.models import User
-from evim.messaging.project_config import get_messaging_config
 
 
 @dataclass(frozen=True)
@@ -32,20 +33,17 @@ class MenuSection:
     groups: tuple[MenuGroup, ...]
 
 
-def build_menu(user: User) -> tuple[MenuSection, ...]:
+# Entries other modules add under Paramétrage > Général (see evim.backoffice.extensions).
+settings_menu_entries: list[Callable[[User], MenuEntry | None]] = []
+
+
+def build_menu(user: User | AnonymousUser) -> tuple[MenuSection, ...]:
     """What ``user`` may open, as e-venement lays it out (Paramétrage > Général > ...)."""
-    if not user.is_authenticated:
+    if not isinstance(user, User):
         return ()
-    sections: list[MenuSection] = []
     general: list[MenuEntry] = []
     if user.is_administrator:
         general.append(MenuEntry(_("Users"), reverse("backoffice:user_list"), "users"))
-        if get_messaging_config().enabled:
-            general.append(
-                MenuEntry(_("Messaging"), reverse("messaging:settings"), "messaging-settings")
-            )
+    general += [entry for provider in settings_menu_entries if (entry := provider(user))]
     general.append(MenuEntry(_("My profile"), reverse("backoffice:profile"), "profile"))
-    sections.append(
-        MenuSection(_("Settings"), "settings", (MenuGroup(_("General"), tuple(general)),))
-    )
-    return tuple(sections)
+    return (MenuSection(_("Settings"), "settings", (MenuGroup(_("General"), tuple(general)),)),)

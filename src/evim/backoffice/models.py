@@ -46,7 +46,8 @@ class AuditEntry(models.Model):
     acting_user = models.ForeignKey(
         User, verbose_name=_("by"), null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    event = models.CharField(_("event"), max_length=40, choices=Event.choices)
+    # Each app names its own events (backoffice: AuditEntry.Event; messaging: AccountEvent).
+    event = models.CharField(_("event"), max_length=40, db_index=True)
     # Kept as text: the entry must outlive the user it is about.
     subject = models.CharField(_("about"), max_length=150)
     changes = models.JSONField(_("changes"), default=dict, blank=True)

@@ -17,10 +17,10 @@ from django.views.decorators.http import require_http_methods
 
 from evim.backoffice import actions, login_throttle
 from evim.backoffice.decorators import administrator_required
+from evim.backoffice.extensions import home_cards, profile_sections, render_parts
 from evim.backoffice.forms import ProfileForm, UserCreateForm, UserEditForm
 from evim.backoffice.models import User
 from evim.backoffice.requests import current_user
-from evim.messaging.project_config import get_messaging_config
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):
@@ -59,7 +59,7 @@ class LoginView(auth_views.LoginView):
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "backoffice/home.html", {"messaging": get_messaging_config()})
+    return render(request, "backoffice/home.html", {"cards": render_parts(home_cards, request)})
 
 
 @require_http_methods(["GET", "POST"])
@@ -72,7 +72,11 @@ def profile(request: HttpRequest) -> HttpResponse:
         translation.activate(user.language)
         messages.success(request, _("Your profile is saved."))
         return redirect("backoffice:profile")
-    return render(request, "backoffice/profile.html", {"form": form})
+    return render(
+        request,
+        "backoffice/profile.html",
+        {"form": form, "sections": render_parts(profile_sections, request)},
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -11,8 +11,10 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         # Registered first, so that the check exists even when loading below fails.
-        from evim.messaging import checks  # noqa: F401
+        from evim.messaging import backoffice_parts, checks  # noqa: F401
         from evim.messaging.project_config import get_messaging_config
+
+        backoffice_parts.register()
 
         # Refuse to start on an invalid project.yml: every entry point (the evim command,
         # the ASGI application, tests) goes through here, and the error (an EvimError)

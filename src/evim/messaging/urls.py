@@ -5,4 +5,12 @@ from evim.messaging import views
 app_name = "messaging"
 urlpatterns = [
     path("settings/", views.messaging_settings, name="settings"),
+    path("accounts/new/", views.account_create, name="account_create"),
+    path("accounts/<int:account_id>/", views.account_edit, name="account_edit"),
+    path("accounts/<int:account_id>/delete/", views.account_delete, name="account_delete"),
+    path("accounts/<int:account_id>/test/", views.account_test, name="account_test"),
+    path("accounts/test/", views.account_test_all, name="account_test_all"),
+    path("accounts/provision/", views.account_provision, name="account_provision"),
+    path("self-service/", views.self_service, name="self_service"),
+    path("my-account/", views.my_account, name="my_account"),
 ]

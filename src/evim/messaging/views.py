@@ -1,27 +1,91 @@
+"""Paramétrage > Général > Messagerie: Jabber accounts of the back-office users."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar, cast
+
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_http_methods, require_POST
 
 from evim.backoffice.decorators import administrator_required
+from evim.backoffice.models import User
+from evim.backoffice.requests import current_user
+from evim.lib.errors import EvimError
+from evim.messaging import actions
+from evim.messaging.forms import AccountForm, DeleteAccountForm, OwnAccountForm
+from evim.messaging.models import JabberAccount, MessagingPreferences
+from evim.messaging.outcomes import OutcomeText, text_for
 from evim.messaging.project_config import get_messaging_config
+from evim.xmpp.connection_test import ConnectionTestResult, Outcome
+
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
+
+
+def messaging_enabled(view: View) -> View:
+    """404 when messaging is disabled: then there is no messaging page at all."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not get_messaging_config().enabled:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return cast(View, wrapper)
+
+
+def _report_test(
+    request: HttpRequest, account: JabberAccount, result: ConnectionTestResult
+) -> None:
+    text = text_for(result.outcome)
+    if result.outcome == Outcome.OK:
+        messages.success(request, _("%(jid)s: connected.") % {"jid": account.jid})
+    else:
+        label = text.label if text else result.outcome
+        advice = text.advice if text else result.detail
+        messages.error(
+            request,
+            _("%(jid)s: %(label)s. %(advice)s")
+            % {"jid": account.jid, "label": label, "advice": advice},
+        )
+
+
+def _report_error(request: HttpRequest, error: EvimError) -> None:
+    messages.error(request, _("The XMPP server refused: %(error)s") % {"error": error})
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    account: JabberAccount
+    outcome: OutcomeText | None
 
 
 @administrator_required
+@messaging_enabled
 def messaging_settings(request: HttpRequest) -> HttpResponse:
-    """Paramétrage > Général > Messagerie: what evim reads from project.yml and which server."""
-    config = get_messaging_config()
-    if not config.enabled:
-        # With messaging disabled there is no IM page at all.
-        raise Http404
+    rows = [
+        AccountRow(account, text_for(account.last_test_outcome))
+        for account in JabberAccount.objects.select_related("user")
+    ]
     return render(
         request,
         "messaging/settings.html",
         {
-            "config": config,
+            "config": get_messaging_config(),
+            "rows": rows,
+            "users_without_account": actions.users_without_account(),
+            "preferences": MessagingPreferences.current(),
+            "managed": settings.EVIM_XMPP_SERVER == "managed",
+            "lock_host": settings.EVIM_XMPP_LOCK_HOST,
             "server": {
-                "managed": settings.EVIM_XMPP_SERVER == "managed",
                 "domain": settings.EVIM_XMPP_DOMAIN,
                 "muc_host": settings.EVIM_XMPP_MUC_HOST,
                 "host": settings.EVIM_XMPP_HOST,
@@ -29,3 +93,209 @@ def messaging_settings(request: HttpRequest) -> HttpResponse:
             },
         },
     )
+
+
+def _maybe_test(request: HttpRequest, account: JabberAccount, wanted: bool) -> None:
+    if wanted:
+        for tested, result in actions.do_test_accounts(
+            acting_user=current_user(request), accounts=[account]
+        ):
+            _report_test(request, tested, result)
+
+
+@administrator_required
+@messaging_enabled
+@require_http_methods(["GET", "POST"])
+def account_create(request: HttpRequest) -> HttpResponse:
+    form = AccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        account = actions.do_create_account(
+            acting_user=current_user(request),
+            user=data["user"],
+            jid=data["jid"],
+            password=data["password"],
+        )
+        messages.success(
+            request, _("%(user)s now uses %(jid)s.") % {"user": account.user, "jid": account.jid}
+        )
+        _maybe_test(request, account, data["test_now"])
+        return redirect("messaging:settings")
+    return render(request, "messaging/account_form.html", {"form": form, "creating": True})
+
+
+@administrator_required
+@messaging_enabled
+@require_http_methods(["GET", "POST"])
+def account_edit(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(JabberAccount.objects.select_related("user"), pk=account_id)
+    form = AccountForm(request.POST or None, account=account)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            changed = actions.do_update_account(
+                acting_user=current_user(request),
+                account=account,
+                jid=data["jid"],
+                password=data["password"] or None,
+            )
+        except EvimError as error:
+            _report_error(request, error)
+        else:
+            if changed:
+                messages.success(
+                    request, _("The account of %(user)s is saved.") % {"user": account.user}
+                )
+            _maybe_test(request, account, data["test_now"])
+            return redirect("messaging:settings")
+    return render(
+        request,
+        "messaging/account_form.html",
+        {"form": form, "creating": False, "account": account},
+    )
+
+
+@administrator_required
+@messaging_enabled
+@require_http_methods(["GET", "POST"])
+def account_delete(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(JabberAccount.objects.select_related("user"), pk=account_id)
+    form = DeleteAccountForm(request.POST if request.method == "POST" else None)
+    if account.kind != JabberAccount.Kind.MANAGED:
+        del form.fields["delete_on_server"]
+    if request.method == "POST" and form.is_valid():
+        try:
+            actions.do_delete_account(
+                acting_user=current_user(request),
+                account=account,
+                delete_on_server=form.cleaned_data.get("delete_on_server", False),
+            )
+        except EvimError as error:
+            _report_error(request, error)
+        else:
+            messages.success(
+                request, _("%(user)s no longer has a Jabber account.") % {"user": account.user}
+            )
+            return redirect("messaging:settings")
+    return render(
+        request, "messaging/account_confirm_delete.html", {"form": form, "account": account}
+    )
+
+
+@administrator_required
+@messaging_enabled
+@require_POST
+def account_test(request: HttpRequest, account_id: int) -> HttpResponse:
+    account = get_object_or_404(JabberAccount.objects.select_related("user"), pk=account_id)
+    _maybe_test(request, account, True)
+    return redirect("messaging:settings")
+
+
+@administrator_required
+@messaging_enabled
+@require_POST
+def account_test_all(request: HttpRequest) -> HttpResponse:
+    results = actions.do_test_accounts(
+        acting_user=current_user(request),
+        accounts=list(JabberAccount.objects.select_related("user")),
+    )
+    working = sum(1 for _account, result in results if result.outcome == Outcome.OK)
+    failing = len(results) - working
+    messages.info(
+        request,
+        ngettext(
+            "%(count)d account tested: %(working)d working, %(failing)d failing.",
+            "%(count)d accounts tested: %(working)d working, %(failing)d failing.",
+            len(results),
+        )
+        % {"count": len(results), "working": working, "failing": failing},
+    )
+    return redirect("messaging:settings")
+
+
+@administrator_required
+@messaging_enabled
+@require_POST
+def account_provision(request: HttpRequest) -> HttpResponse:
+    """Create accounts on the managed server: for one user, or every user without one."""
+    if settings.EVIM_XMPP_SERVER != "managed":
+        raise Http404
+    if request.POST.get("user"):
+        users = list(User.objects.filter(pk=request.POST.get("user"), is_active=True))
+        if not users:
+            raise Http404
+    else:
+        users = actions.users_without_account()
+    try:
+        report = actions.do_provision_accounts(acting_user=current_user(request), users=users)
+    except EvimError as error:
+        _report_error(request, error)
+        return redirect("messaging:settings")
+    if report.created:
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d account created on the managed server: %(jids)s.",
+                "%(count)d accounts created on the managed server: %(jids)s.",
+                len(report.created),
+            )
+            % {"count": len(report.created), "jids": ", ".join(a.jid for a in report.created)},
+        )
+    for user, reason in report.failed:
+        messages.error(
+            request,
+            _("No account could be created for %(user)s: %(reason)s")
+            % {"user": user, "reason": reason},
+        )
+    if not report.created and not report.failed:
+        messages.info(request, _("Every user already has a Jabber account."))
+    return redirect("messaging:settings")
+
+
+@administrator_required
+@messaging_enabled
+@require_POST
+def self_service(request: HttpRequest) -> HttpResponse:
+    enabled = request.POST.get("self_service") == "on"
+    actions.do_set_self_service(acting_user=current_user(request), enabled=enabled)
+    messages.success(
+        request,
+        _("Users may now set their own Jabber account.")
+        if enabled
+        else _("Only administrators set Jabber accounts now."),
+    )
+    return redirect("messaging:settings")
+
+
+@messaging_enabled
+@require_http_methods(["GET", "POST"])
+def my_account(request: HttpRequest) -> HttpResponse:
+    """Self-service: a user sets their own account (when the administrators allow it)."""
+    user = current_user(request)
+    if not MessagingPreferences.current().self_service:
+        raise PermissionDenied
+    account = JabberAccount.objects.filter(user=user).first()
+    if account is not None and account.kind == JabberAccount.Kind.MANAGED:
+        raise PermissionDenied  # managed accounts are the administrators' business
+    form = OwnAccountForm(request.POST or None, account=account)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if account is None:
+            if not data["password"]:
+                form.add_error("password", _("Enter the password of this account."))
+                return render(
+                    request, "messaging/my_account.html", {"form": form, "account": account}
+                )
+            account = actions.do_create_account(
+                acting_user=user, user=user, jid=data["jid"], password=data["password"]
+            )
+        else:
+            actions.do_update_account(
+                acting_user=user,
+                account=account,
+                jid=data["jid"],
+                password=data["password"] or None,
+            )
+        _maybe_test(request, account, data["test_now"])
+        return redirect("backoffice:profile")
+    return render(request, "messaging/my_account.html", {"form": form, "account": account})

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from evim.backoffice.demo.seed import DemoLogin, seed_demo
 from evim.backoffice.management.commands.run import Command as RunCommand
+from evim.messaging.actions import do_provision_accounts, users_without_account
+from evim.messaging.models import JabberAccount
 
 
 class Command(RunCommand):
@@ -21,8 +24,23 @@ class Command(RunCommand):
         self.prepare()
         logins = seed_demo(passwords_file=settings.EVIM_DATA_DIR / "demo-logins.json")
         asyncio.run(
-            self.serve(host=host, port=port, on_ready=lambda: self.announce(host, port, logins))
+            self.serve(
+                host=host,
+                port=port,
+                on_ready=lambda: self.announce(host, port, logins),
+                on_xmpp_ready=sync_to_async(self.provision_accounts),
+            )
         )
+
+    def provision_accounts(self) -> None:
+        """Every demo user gets an account on the managed server (once)."""
+        if settings.EVIM_XMPP_SERVER != "managed":
+            return
+        report = do_provision_accounts(acting_user=None, users=users_without_account())
+        for account in report.created:
+            self.stdout.write(f"Jabber account {account.jid} created for {account.user}.")
+        for user, reason in report.failed:
+            self.stderr.write(f"No Jabber account for {user}: {reason}")
 
     def announce(self, host: str, port: int, logins: list[DemoLogin]) -> None:
         width = max(len(login.username) for login in logins)
@@ -32,10 +50,13 @@ class Command(RunCommand):
             f"  Log in at  http://{host}:{port}/login/",
             "",
         ]
+        jids = dict(JabberAccount.objects.values_list("user__username", "jid"))
         for login in logins:
             role = "administrator" if login.is_administrator else "colleague"
+            jid = jids.get(login.username, "no Jabber account")
             lines.append(
                 f"    {login.username.ljust(width)}  {login.password}   {login.full_name} ({role})"
+                f"  {jid}"
             )
         lines += [
             "",

@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any
 
 import uvicorn
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
@@ -45,7 +46,12 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
 
     async def serve(
-        self, *, host: str, port: int, on_ready: Callable[[], None] | None = None
+        self,
+        *,
+        host: str,
+        port: int,
+        on_ready: Callable[[], None] | None = None,
+        on_xmpp_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         server = _Server(
             uvicorn.Config(
@@ -64,14 +70,16 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, self._request_exit, server)
-        async with self.xmpp_server():
+        async with self.xmpp_server() as xmpp_running:
+            if xmpp_running and on_xmpp_ready is not None:
+                await on_xmpp_ready()
             serving = asyncio.create_task(server.serve())
             while not server.started and not serving.done():
                 await asyncio.sleep(0.01)  # uvicorn has no "started" event to await
             if server.started:
                 self.stdout.write(f"evim is serving on http://{host}:{port}/")
                 if on_ready is not None:
-                    on_ready()
+                    await sync_to_async(on_ready)()  # it may read the database
             await serving
 
     @staticmethod
@@ -79,11 +87,14 @@ class Command(BaseCommand):
         server.should_exit = True
 
     @contextlib.asynccontextmanager
-    async def xmpp_server(self) -> AsyncIterator[None]:
-        """The managed Prosody for as long as evim serves, when messaging needs it."""
+    async def xmpp_server(self) -> AsyncIterator[bool]:
+        """The managed Prosody for as long as evim serves, when messaging needs it.
+
+        Yields whether messaging is on (its XMPP server, managed or external, in use).
+        """
         if not get_messaging_config().enabled:
             logger.info("Messaging is disabled: no XMPP server is started or contacted.")
-            yield
+            yield False
             return
         async with managed_server_for_run(report=self.stdout.write):
-            yield
+            yield True

@@ -1,0 +1,43 @@
+"""Where other modules add to the back office without the back office knowing them.
+
+The messaging module registers, from its ``AppConfig.ready()``, its entry in the
+Paramétrage > Général menu, its card on the home page and its part of the profile page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
+
+from evim.backoffice.menu import settings_menu_entries
+
+
+@dataclass(frozen=True)
+class PagePart:
+    """A template rendered into a back-office page when ``context`` returns a dict."""
+
+    template: str
+    context: Callable[[HttpRequest], dict[str, Any] | None]
+
+    def render(self, request: HttpRequest) -> str | None:
+        values = self.context(request)
+        if values is None:
+            return None
+        return render_to_string(self.template, values, request=request)
+
+
+__all__ = ["PagePart", "home_cards", "profile_sections", "render_parts", "settings_menu_entries"]
+
+home_cards: list[PagePart] = []
+profile_sections: list[PagePart] = []
+
+
+def render_parts(parts: list[PagePart], request: HttpRequest) -> list[SafeString]:
+    rendered = (part.render(request) for part in parts)
+    # Rendered by Django's template engine, which escaped the values already.
+    return [mark_safe(html) for html in rendered if html is not None]  # noqa: S308

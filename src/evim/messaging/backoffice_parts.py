@@ -1,0 +1,46 @@
+"""What the messaging module adds to back-office pages (registered in apps.ready())."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from evim.backoffice.extensions import PagePart, home_cards, profile_sections, settings_menu_entries
+from evim.backoffice.menu import MenuEntry
+from evim.backoffice.models import User
+from evim.messaging.models import JabberAccount, MessagingPreferences
+from evim.messaging.project_config import get_messaging_config
+
+
+def settings_entry(user: User) -> MenuEntry | None:
+    """Paramétrage > Général > Messagerie, for administrators, when messaging is enabled."""
+    if user.is_administrator and get_messaging_config().enabled:
+        return MenuEntry(_("Messaging"), reverse("messaging:settings"), "messaging-settings")
+    return None
+
+
+def home_card(request: HttpRequest) -> dict[str, Any] | None:
+    if not getattr(request.user, "is_administrator", False):
+        return None
+    enabled = get_messaging_config().enabled
+    return {"enabled": enabled, "accounts": JabberAccount.objects.count() if enabled else 0}
+
+
+def profile_section(request: HttpRequest) -> dict[str, Any] | None:
+    """The user's own JID, read-only (and self-service when the administrators allow it)."""
+    if not get_messaging_config().enabled:
+        return None
+    account = JabberAccount.objects.filter(user_id=request.user.pk).first()
+    self_service = MessagingPreferences.current().self_service and (
+        account is None or account.kind == JabberAccount.Kind.EXTERNAL
+    )
+    return {"account": account, "self_service": self_service}
+
+
+def register() -> None:
+    settings_menu_entries.append(settings_entry)
+    home_cards.append(PagePart("messaging/home_card.html", home_card))
+    profile_sections.append(PagePart("messaging/profile_section.html", profile_section))

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class JabberAccount(models.Model):
+    """The Jabber account of one back-office user (e-venement's ``jabber`` table).
+
+    The password is stored encrypted (``evim.messaging.encryption``), never in clear.
+    """
+
+    class Kind(models.TextChoices):
+        MANAGED = "managed", _("managed server")
+        EXTERNAL = "external", _("external server")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="jabber_account",
+    )
+    jid = models.CharField(_("Jabber address"), max_length=2047, unique=True)
+    password_encrypted = models.TextField(editable=False)
+    kind = models.CharField(_("server"), max_length=16, choices=Kind.choices)
+    created = models.DateTimeField(_("created"), auto_now_add=True)
+    updated = models.DateTimeField(_("updated"), auto_now=True)
+    # The last connection test: when, its outcome (evim.xmpp.connection_test.Outcome) and a
+    # technical detail for administrators (never a secret).
+    last_test_at = models.DateTimeField(_("last test"), null=True, blank=True)
+    last_test_outcome = models.CharField(max_length=32, blank=True)
+    last_test_detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("Jabber account")
+        verbose_name_plural = _("Jabber accounts")
+        ordering = ("user__last_name", "user__first_name", "user__username")
+
+    def __str__(self) -> str:
+        return self.jid
+
+    @property
+    def localpart(self) -> str:
+        return self.jid.rpartition("@")[0]
+
+
+class MessagingPreferences(models.Model):
+    """Choices of the administrators about messaging (one row)."""
+
+    self_service = models.BooleanField(
+        _("self-service"),
+        default=False,
+        help_text=_("Users may set their own Jabber account (on another server) in their profile."),
+    )
+
+    class Meta:
+        verbose_name = _("messaging preferences")
+
+    def __str__(self) -> str:
+        return "messaging preferences"
+
+    @classmethod
+    def current(cls) -> MessagingPreferences:
+        preferences, _created = cls.objects.get_or_create(pk=1)
+        return preferences
+
+
+class AccountEvent(models.TextChoices):
+    """Audit events of the messaging module (rows of backoffice.AuditEntry)."""
+
+    ACCOUNT_CREATED = "jabber_account_created", _("Jabber account created")
+    ACCOUNT_CHANGED = "jabber_account_changed", _("Jabber account changed")
+    ACCOUNT_DELETED = "jabber_account_deleted", _("Jabber account deleted")
+    ACCOUNT_PROVISIONED = "jabber_account_provisioned", _("account created on the managed server")
+    ACCOUNT_TESTED = "jabber_account_tested", _("Jabber account tested")
+    SELF_SERVICE_CHANGED = "self_service_changed", _("self-service changed")
+    KEYS_ROTATED = "account_keys_rotated", _("encryption key rotated")
