@@ -5,10 +5,10 @@ from django.core.cache import cache
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 pytest_plugins = [
+    "tests.fixtures.prosody",
     "tests.fixtures.live_evim",
     "tests.fixtures.browser",
     "tests.fixtures.postgresql",
-    "tests.fixtures.prosody",
     "tests.fixtures.users",
 ]
 

@@ -85,9 +85,7 @@ def test_one_connection_serves_many_commands(managed_prosody: RunningProsody) ->
             await shell.run(">evim_test_marker = 41")
             sequential = [await shell.run(f">return evim_test_marker + {n}") for n in range(20)]
             # Concurrent calls are pipelined; each gets its own answer.
-            concurrent = await asyncio.gather(
-                *(shell.run(f">return {n} * 10") for n in range(100))
-            )
+            concurrent = await asyncio.gather(*(shell.run(f">return {n} * 10") for n in range(100)))
             assert concurrent == [f"Result: {n * 10}" for n in range(100)]
             return sequential, await shell.run(">return evim_test_marker")
 
@@ -115,7 +113,7 @@ def test_secrets_are_redacted_from_errors(managed_prosody: RunningProsody) -> No
             line = f"x = 1 {lua_string(secret)}"
             with pytest.raises(AdminShellError) as unredacted:
                 await shell.run(line)
-            assert lua_string(secret)[1:-1] in str(unredacted.value)  # the danger is real
+            assert secret in str(unredacted.value)  # the danger is real
             with pytest.raises(AdminShellError) as raised:
                 await shell.run(line, secrets=[secret])
             return raised.value
@@ -151,7 +149,9 @@ def test_a_command_that_does_not_answer_times_out(managed_prosody: RunningProsod
 def test_a_cancelled_command_does_not_shift_the_answers(managed_prosody: RunningProsody) -> None:
     async def scenario() -> None:
         async with shell_for(managed_prosody) as shell:
-            slow = asyncio.ensure_future(shell.run(">require'util.async'.sleep(0.3); return 'slow'"))
+            slow = asyncio.ensure_future(
+                shell.run(">require'util.async'.sleep(0.3); return 'slow'")
+            )
             await asyncio.sleep(0)  # let it send its command
             slow.cancel()
             assert (await shell.run(">return 'fast'")) == "Result: fast"
@@ -265,7 +265,7 @@ def test_prosody_stopping_fails_pending_commands(tmp_path: Path) -> None:
                 pending = asyncio.ensure_future(shell.run(">require'util.async'.sleep(30)"))
                 await asyncio.sleep(0)  # the command is sent
                 await supervisor.stop()
-                with pytest.raises(AdminShellError, match="closed the admin connection"):
+                with pytest.raises(AdminShellError, match="Prosody closed the admin connection"):
                     await asyncio.wait_for(pending, 10)
                 with pytest.raises(AdminShellError):
                     await shell.run("server:version()")

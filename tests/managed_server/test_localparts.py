@@ -266,10 +266,7 @@ class TestLength:
 
 @pytest.mark.parametrize(
     "username",
-    [
-        "".join(chr(code) for code in range(start, start + 64))
-        for start in range(0, 0x3000, 64)
-    ]
+    ["".join(chr(code) for code in range(start, start + 64)) for start in range(0, 0x3000, 64)]
     + [
         "".join(chr(code) for code in range(start, start + 64))
         for start in (0xA000, 0xAC00, 0xD7C0, 0xE000, 0xF900, 0xFB00, 0xFE00, 0xFF00, 0xFFC0)
@@ -329,7 +326,9 @@ class TestNodeprep:
         for code in range(128):
             char = chr(code)
             prohibited = (
-                char in "\"&'/:<>@" or stringprep.in_table_c11(char) or stringprep.in_table_c21(char)
+                char in "\"&'/:<>@"
+                or stringprep.in_table_c11(char)
+                or stringprep.in_table_c21(char)
             )
             assert (nodeprep(char) is None) == prohibited, repr(char)
             if not prohibited:

@@ -10,10 +10,6 @@ from evim.xmpp.checks import check_xmpp_settings
 from tests.fixtures.prosody import RunningProsody
 
 
-def ids(settings: SettingsWrapper) -> list[str]:
-    return [message.id or "" for message in check_xmpp_settings(None)]
-
-
 def test_valid_settings_pass(settings: SettingsWrapper, managed_prosody: RunningProsody) -> None:
     settings.EVIM_XMPP_ADDRESS_OVERRIDES = "a.test=h:5222,b.test=[::1]:5223/direct-tls"
     settings.EVIM_XMPP_CA_FILE = str(managed_prosody.layout.certificate_path)

@@ -85,7 +85,9 @@ def test_sasl_plain_is_blanked_in_slixmpp_logs(
             finding = await asyncio.wait_for(probe.finding, 10)
         finally:
             await probe.close(grace=1.0)
-        assert probe.plugin["feature_mechanisms"].mech.name == "PLAIN"
+        mechanism = probe.plugin["feature_mechanisms"].mech
+        assert mechanism is not None
+        assert mechanism.name == "PLAIN"
         return finding.kind
 
     assert asyncio.run(scenario()) is FindingKind.SESSION_STARTED

@@ -285,7 +285,7 @@ class AdminShell:
     def _send(self, lua: str) -> asyncio.Future[ShellReply]:
         writer = self._writer
         if self._broken is not None:
-            raise AdminShellError(str(self._broken))
+            raise AdminShellError(f"the admin connection is no longer usable: {self._broken}")
         if writer is None:
             raise AdminShellError("the admin shell is not connected (use `async with`)")
         if _NOT_XML.search(lua):
@@ -339,8 +339,12 @@ class AdminShell:
             self._fail_all(error)
         except ParseError as error:
             self._fail_all(AdminShellError(f"invalid data on Prosody's admin socket: {error}"))
+        except ConnectionResetError:
+            self._fail_all(AdminShellError("Prosody closed the admin connection (reset)"))
         except OSError as error:
-            self._fail_all(AdminShellError(f"the admin connection failed: {error}"))
+            self._fail_all(
+                AdminShellError(f"the admin connection failed: {error.strerror or error}")
+            )
 
     def _handle(self, element: Element) -> None:
         name = element.tag

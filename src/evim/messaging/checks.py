@@ -15,6 +15,7 @@ from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, register
 
 from evim.managed_server.checks import check_prosody_installed
+from evim.xmpp.checks import check_xmpp_settings
 from evim.messaging.project_config import EXAMPLE_FILE, ProjectConfigError, get_messaging_config
 
 
@@ -42,3 +43,8 @@ def check_xmpp_server_available(
     except ProjectConfigError:
         return []  # reported by check_project_yml
     return check_prosody_installed() if enabled else []
+
+
+# evim.xmpp is no Django app of its own: the messaging module, which uses it, registers its
+# checks (xmpp.E001: EVIM_XMPP_ADDRESS_OVERRIDES, xmpp.E002: EVIM_XMPP_CA_FILE).
+register(check_xmpp_settings)

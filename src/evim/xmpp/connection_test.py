@@ -22,18 +22,16 @@ caller's loop.  Cancelling the caller cancels the login.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
-import functools
 import inspect
 import logging
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from slixmpp.jid import JID, InvalidJID
 from slixmpp.util.sasl.client import saslprep
@@ -42,6 +40,7 @@ from slixmpp.util.stringprep_profiles import StringPrepError
 from evim.xmpp import log_redaction
 from evim.xmpp.addresses import ResolutionError, ServerAddress, ServerLocator
 from evim.xmpp.client import Finding, FindingKind, LoginProbe, Stage
+from evim.xmpp.isolated import run_isolated
 from evim.xmpp.tls import CAFileError, client_ssl_context
 
 logger = logging.getLogger("evim.xmpp")
@@ -171,7 +170,7 @@ async def test_login(
         return result(Outcome.CERTIFICATE, None, str(error))
     if not addresses:
         return result(Outcome.UNKNOWN_HOST, None, f"no address to try for {parsed.domain}")
-    attempt = await _in_own_loop(
+    attempt = await run_isolated(
         lambda: _try_addresses(parsed, password, list(addresses), context, timeout),
         name=f"evim-xmpp-test {parsed.bare}",
     )
@@ -298,10 +297,8 @@ def _result(
             detail = detail.replace(form, REDACTED)
         detail = detail.replace(password, REDACTED)
     elapsed = time.monotonic() - started
-    level = logging.INFO if outcome is Outcome.OK else logging.WARNING
-    logger.log(
-        level, "Connection test of %s: %s in %.2f s: %s", jid, outcome.value, elapsed, detail
-    )
+    # INFO whatever the outcome: a failed test is an answer, not a malfunction of evim.
+    logger.info("Connection test of %s: %s in %.2f s: %s", jid, outcome.value, elapsed, detail)
     return ConnectionTestResult(outcome=outcome, address=address, detail=detail, elapsed=elapsed)
 
 
@@ -389,7 +386,7 @@ def _judge(
     if finding is None:
         stage = probe.stage
         if stage is Stage.CONNECTING and address.direct_tls:
-            waiting = "no TCP connection and TLS handshake"
+            waiting = "no TLS connection: TCP connection or TLS handshake unfinished"
         elif stage is Stage.STREAM and probe.stream_opened:
             waiting = "the server did not send its stream features"
         else:
@@ -452,54 +449,3 @@ def _session_summary(probe: LoginProbe) -> str:
         how = "direct TLS" if probe.enable_direct_tls else "STARTTLS"
         parts.append(f"{socket.version()}, {how}")
     return ", ".join(parts) or "session started"
-
-
-async def _in_own_loop(factory: Callable[[], Coroutine[Any, Any, T]], *, name: str) -> T:
-    """Run ``factory()`` with ``asyncio.run`` in a new thread, and await its result.
-    Cancelling the caller cancels it there, and waits for its teardown."""
-    outer = asyncio.get_running_loop()
-    finished: asyncio.Future[T] = outer.create_future()
-    lock = threading.Lock()
-    inner: list[tuple[asyncio.AbstractEventLoop, asyncio.Task[T]]] = []
-    cancelled = threading.Event()
-
-    async def main() -> T:
-        task = asyncio.current_task()
-        assert task is not None
-        with lock:
-            inner.append((asyncio.get_running_loop(), task))
-        if cancelled.is_set():
-            raise asyncio.CancelledError
-        return await factory()
-
-    def deliver(outcome: Callable[[], object]) -> None:
-        def apply() -> None:
-            if not finished.done():
-                outcome()
-
-        with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
-            outer.call_soon_threadsafe(apply)
-
-    def run() -> None:
-        try:
-            value = asyncio.run(main())
-        except asyncio.CancelledError:
-            deliver(finished.cancel)
-        except BaseException as error:
-            deliver(functools.partial(finished.set_exception, error))
-        else:
-            deliver(functools.partial(finished.set_result, value))
-
-    threading.Thread(target=run, name=name, daemon=True).start()
-    try:
-        return await asyncio.shield(finished)
-    except asyncio.CancelledError:
-        cancelled.set()
-        with lock:
-            for loop, task in inner:
-                with contextlib.suppress(RuntimeError):  # already finished and closed
-                    loop.call_soon_threadsafe(task.cancel)
-        await asyncio.wait({finished})
-        if not finished.cancelled():
-            finished.exception()  # retrieved: no "never retrieved" warning
-        raise
