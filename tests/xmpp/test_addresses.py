@@ -20,6 +20,7 @@ from evim.xmpp.addresses import (
     resolve,
 )
 from tests.fixtures.dns import LocalDnsServer
+from tests.xmpp.conftest import closed_port
 
 EXPECTED = "expected domain=host:port or domain=host:port/direct-tls"
 
@@ -166,8 +167,6 @@ def test_ip_literal_domain_is_not_looked_up(local_dns: LocalDnsServer) -> None:
 
 def test_dns_failure_falls_back_to_the_domain() -> None:
     # A DNS server that does not answer (nothing listens): after the lifetime, the domain.
-    from tests.xmpp.conftest import closed_port
-
     addresses = asyncio.run(
         resolve(
             "unreachable-dns.example",

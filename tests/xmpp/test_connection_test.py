@@ -198,6 +198,39 @@ def test_not_a_bare_jid_is_an_error() -> None:
             login(jid, "secret", [ServerAddress("127.0.0.1", 1)], None)
 
 
+def test_a_server_that_does_not_speak_xmpp_is_protocol(account: Account) -> None:
+    async def scenario() -> ConnectionTestResult:
+        handlers: list[asyncio.Task[None]] = []
+
+        async def http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            current = asyncio.current_task()
+            assert current is not None
+            handlers.append(current)
+            await reader.read(100)
+            writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            with contextlib.suppress(OSError):
+                await reader.read()  # until the client hangs up
+            writer.close()
+
+        server = await asyncio.start_server(http, "127.0.0.1", 0)
+        async with server:
+            port = server.sockets[0].getsockname()[1]
+            result = await connection_test.test_login(
+                jid=account.jid,
+                password=account.password,
+                addresses=[ServerAddress("127.0.0.1", port)],
+                ca_file=None,
+                timeout=TIMEOUT,
+            )
+            await asyncio.gather(*handlers)  # the client hung up: they end
+        return result
+
+    result = run(scenario)
+    assert result.outcome is Outcome.PROTOCOL, result.detail
+    assert "does not speak XMPP (it sent b'HTTP/1.1 400 Bad Request" in result.detail
+    assert result.elapsed < TIMEOUT / 2
+
+
 # --- several addresses ------------------------------------------------------------------------
 
 
@@ -327,7 +360,12 @@ def test_certificate_must_name_the_jid_domain(managed_prosody: RunningProsody) -
     context.load_cert_chain(layout.certificate_path, layout.key_path)
 
     async def scenario() -> ConnectionTestResult:
+        handlers: list[asyncio.Task[None]] = []
+
         async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            current = asyncio.current_task()
+            assert current is not None
+            handlers.append(current)
             with contextlib.suppress(OSError):
                 await reader.read()
             writer.close()
@@ -335,13 +373,15 @@ def test_certificate_must_name_the_jid_domain(managed_prosody: RunningProsody) -
         server = await asyncio.start_server(hold, "127.0.0.1", 0, ssl=context)
         async with server:
             port = server.sockets[0].getsockname()[1]
-            return await connection_test.test_login(
+            result = await connection_test.test_login(
                 jid="someone@other.test",
                 password="secret",
                 addresses=[ServerAddress("127.0.0.1", port, direct_tls=True)],
                 ca_file=layout.certificate_path,
                 timeout=TIMEOUT,
             )
+            await asyncio.gather(*handlers)
+        return result
 
     result = run(scenario)
     assert result.outcome is Outcome.CERTIFICATE, result.detail

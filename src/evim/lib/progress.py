@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Protocol
+
+
+class TextOutput(Protocol):
+    """A text stream: a file, sys.stderr, or a management command's OutputWrapper."""
+
+    def write(self, text: str, /) -> object: ...
+    def flush(self) -> None: ...
+    def isatty(self) -> bool: ...
 
 
 class ProgressPrinter:
     """``printer(done, total)``: one updating line on a terminal, else a line per tenth."""
 
-    def __init__(self, stream: TextIO, label: str) -> None:
+    def __init__(self, stream: TextOutput, label: str) -> None:
         self.stream = stream
         self.label = label
         self.interactive = stream.isatty()

@@ -14,5 +14,11 @@ Modules, one job each:
 - :mod:`~evim.managed_server.control` — what ``evim run`` uses
   (``managed_server_for_run``);
 - :mod:`~evim.managed_server.accounts` — ``register_account`` for tests and the demo;
+- :mod:`~evim.managed_server.admin_shell` — :class:`AdminShell`, an asyncio client of
+  Prosody's admin socket (the console of ``prosodyctl shell``);
+- :mod:`~evim.managed_server.provisioning` — accounts through the admin socket: create
+  (in bulk, with progress), set password, delete, list, display names (vCard, nickname);
+- :mod:`~evim.managed_server.localparts` — localparts from back-office user names
+  (folding, nodeprep, collisions) and random passwords;
 - :mod:`~evim.managed_server.checks` — Django system checks (``managed_server.*``).
 """

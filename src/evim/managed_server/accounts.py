@@ -3,9 +3,9 @@
 ``await register_account(layout, "alice", "secret")`` creates (or resets the password of)
 ``alice@<domain>`` with ``prosodyctl --config FILE register``.  It works whether Prosody is
 running or not (the account store is files in the data directory).  One process per account
-(about 55 ms): fine for a handful; bulk provisioning through Prosody's admin shell comes
-later.  The password is passed as an argument, visible to local users in the process list
-for that instant: use this for test and demo accounts only.
+(about 55 ms): fine for a handful.  The password is passed as an argument, visible to local
+users in the process list for that instant: use this for test and demo accounts only —
+real accounts go through Prosody's admin socket, :mod:`evim.managed_server.provisioning`.
 """
 
 from __future__ import annotations

@@ -92,6 +92,10 @@ class AdminSocketMissingError(AdminShellError):
     """No Prosody listens on the admin socket: the managed server is not running."""
 
 
+class AdminShellClosedError(AdminShellError):
+    """The connection is closed or broken: the command was not sent."""
+
+
 @dataclass(frozen=True)
 class ShellReply:
     """A command's answer: the lines it printed and its result text."""
@@ -285,9 +289,11 @@ class AdminShell:
     def _send(self, lua: str) -> asyncio.Future[ShellReply]:
         writer = self._writer
         if self._broken is not None:
-            raise AdminShellError(f"the admin connection is no longer usable: {self._broken}")
+            raise AdminShellClosedError(f"the admin connection is no longer usable: {self._broken}")
         if writer is None:
-            raise AdminShellError("the admin shell is not connected (use `async with`)")
+            raise AdminShellClosedError("the admin shell is not connected (use `async with`)")
+        if writer.is_closing():  # lost, and the reader has not seen it yet
+            raise AdminShellClosedError("the admin connection to Prosody is closed")
         if _NOT_XML.search(lua):
             raise ValueError("a console line cannot contain control characters or surrogates")
         if not lua.strip():

@@ -1,4 +1,4 @@
-"""Network helpers: is a port free, does it accept connections."""
+"""Network helpers: is a port free, does it (or a Unix socket) accept connections."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import socket
+from pathlib import Path
 
 
 def _family(host: str) -> socket.AddressFamily:
@@ -35,6 +36,20 @@ async def accepts_connections(host: str, port: int, *, timeout: float = 1.0) -> 
     try:
         _reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port), timeout=timeout
+        )
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
+async def accepts_unix_connections(path: Path, *, timeout: float = 1.0) -> bool:
+    """True if a connection to the Unix socket ``path`` succeeds (it is closed at once)."""
+    try:
+        _reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(path), timeout=timeout
         )
     except (OSError, TimeoutError):
         return False

@@ -23,8 +23,9 @@ with the same methods.
   ``mod_vcard_legacy`` also serves as a vcard-temp (XEP-0054) ``FN`` and ``NICKNAME``,
   what Converse.js and Gajim fetch — and a User Nickname (XEP-0172) in the PEP node
   ``http://jabber.org/protocol/nick``, which clients show for contacts without a roster
-  name.  Both nodes are readable by every user of the server (access model ``open``).
-  Other fields of a vCard the user edited are kept.
+  name.  Nodes evim creates are readable by every user of the server (access model
+  ``open``); a node the user configured keeps its configuration.  Other fields of a vCard
+  the user edited are kept.
 - Changing a password closes the user's open sessions (Prosody does so); deleting an
   account closes them and removes the account's data (roster, archives, PEP).
 
@@ -47,6 +48,7 @@ from evim.managed_server.accounts import check_localpart
 from evim.managed_server.admin_shell import (
     DEFAULT_TIMEOUT,
     AdminShell,
+    AdminShellClosedError,
     AdminShellError,
     ShellReply,
 )
@@ -107,17 +109,19 @@ local function publish_name(host, node, name)
   return true
 end
 
+-- true, whether the account exists; or nil, reason.  (user_exists returns nil, "Auth
+-- failed. Invalid username" for a missing account.)
 local function existing(host, node)
   local ok, err = check(host, node)
   if not ok then return nil, err end
-  return um.user_exists(node, host)
+  return true, um.user_exists(node, host) and true or false
 end
 
 evim_provisioning = {
   create = function (host, node, password, name)
     local ok, err = check(host, node)
     if not ok then return nil, err end
-    if um.user_exists(node, host) then return true, "exists" end
+    if um.user_exists(node, host) then return true, "exists" end -- never overwritten
     ok, err = um.create_user(node, password, host)
     if not ok then return nil, "the account could not be created: " .. tostring(err) end
     if name then
@@ -127,27 +131,27 @@ evim_provisioning = {
     return true, "created"
   end;
   password = function (host, node, password)
-    local found, err = existing(host, node)
-    if found == nil then return nil, err end
+    local ok, found = existing(host, node)
+    if not ok then return nil, found end
     if not found then return true, "absent" end
-    local ok, err = um.set_password(node, password, host, nil)
-    if not ok then return nil, "the password could not be changed: " .. tostring(err) end
+    local changed, err = um.set_password(node, password, host, nil)
+    if not changed then return nil, "the password could not be changed: " .. tostring(err) end
     return true, "changed"
   end;
   delete = function (host, node)
-    local found, err = existing(host, node)
-    if found == nil then return nil, err end
+    local ok, found = existing(host, node)
+    if not ok then return nil, found end
     if not found then return true, "absent" end
-    local ok, err = um.delete_user(node, host)
-    if not ok then return nil, "the account could not be deleted: " .. tostring(err) end
+    local deleted, err = um.delete_user(node, host)
+    if not deleted then return nil, "the account could not be deleted: " .. tostring(err) end
     return true, "deleted"
   end;
   name = function (host, node, name)
-    local found, err = existing(host, node)
-    if found == nil then return nil, err end
+    local ok, found = existing(host, node)
+    if not ok then return nil, found end
     if not found then return true, "absent" end
-    local ok, err = publish_name(host, node, name)
-    if not ok then return nil, err end
+    local named, err = publish_name(host, node, name)
+    if not named then return nil, err end
     return true, "named"
   end;
   list = function (host)
@@ -248,6 +252,8 @@ class Provisioner:
     def __init__(self, shell: AdminShell, domain: str) -> None:
         self.shell = shell
         self.domain = domain
+        #: The first failure of the connection during :meth:`create` (then logged once).
+        self.connection_error: AdminShellError | None = None
         self._ready = False
 
     @classmethod
@@ -289,8 +295,8 @@ class Provisioner:
         """Create one account (never raises for the account's own problems)."""
         jid = self.jid(account.localpart)
 
-        def failed(reason: str) -> ProvisioningResult:
-            logger.warning("account %s not created: %s", jid, reason)
+        def failed(reason: str, *, level: int = logging.WARNING) -> ProvisioningResult:
+            logger.log(level, "account %s not created: %s", jid, reason)
             return ProvisioningResult(account.localpart, jid, Outcome.FAILED, reason)
 
         problem = _localpart_problem(account.localpart) or _password_problem(account.password)
@@ -302,8 +308,16 @@ class Provisioner:
             word = (await self._call("create", *arguments, secrets=(account.password,))).value
         except ProvisioningError as error:
             return failed(str(error))
+        # The connection failing fails every account after it: one warning for all them.
+        except AdminShellClosedError as error:
+            return failed(f"not sent to Prosody: {error}", level=logging.DEBUG)
         except AdminShellError as error:
-            return failed(f"{error} (the account may or may not have been created)")
+            if self.connection_error is None:
+                self.connection_error = error
+                logger.warning("the admin connection to Prosody failed: %s", error)
+            return failed(
+                f"{error} (the account may or may not have been created)", level=logging.DEBUG
+            )
         if word == "exists":
             logger.debug("account %s already exists", jid)
             return ProvisioningResult(account.localpart, jid, Outcome.ALREADY_EXISTED)
@@ -357,7 +371,8 @@ class Provisioner:
                     await task
         created = sum(result.created for result in results)
         failed = sum(result.outcome is Outcome.FAILED for result in results)
-        logger.info(
+        logger.log(
+            logging.WARNING if failed else logging.INFO,
             "accounts on %s: %d created, %d already existed, %d failed",
             self.domain,
             created,

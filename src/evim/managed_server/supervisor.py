@@ -13,8 +13,9 @@ or ``async with ProsodySupervisor(layout) as supervisor: ...``.
   so a Ctrl-C in evim's terminal reaches evim, which then stops Prosody cleanly.  On Linux
   Prosody also gets SIGTERM when evim dies (``PR_SET_PDEATHSIG``), even after a
   ``kill -9``: no orphan Prosody keeps the ports.
-- :meth:`ProsodySupervisor.start` returns when Prosody has written its pid file and both
-  the client port and the HTTP port accept TCP connections.  It fails early, with
+- :meth:`ProsodySupervisor.start` returns when Prosody has written its pid file, both
+  the client port and the HTTP port accept TCP connections and the admin socket
+  (:mod:`~evim.managed_server.admin_shell`) accepts connections.  It fails early, with
   Prosody's own last messages, if Prosody exits first or reports a port already in use,
   and after ``layout.start_timeout``.
 - If Prosody dies later it is restarted after a growing delay; more than ``max_restarts``
@@ -46,7 +47,11 @@ from evim.managed_server.errors import (
     ProsodyStartError,
 )
 from evim.managed_server.layout import ServerLayout
-from evim.managed_server.ports import accepts_connections, port_is_free
+from evim.managed_server.ports import (
+    accepts_connections,
+    accepts_unix_connections,
+    port_is_free,
+)
 from evim.managed_server.programs import require_program
 
 logger = logging.getLogger(__name__)
@@ -394,11 +399,13 @@ class ProsodySupervisor:
                         raise PortInUseError(host, port, setting)
                 raise ProsodyStartError(f"Prosody could not listen: {self._port_failure}")
             # Prosody writes its pid file once started ("server-started"): with both ports
-            # accepting connections, it is ready.
+            # and the admin socket (provisioning) accepting connections, it is ready.  The
+            # admin socket may come a few milliseconds after the ports.
             if (
                 self._pidfile_names(process_id)
                 and await accepts_connections(self.layout.c2s_host, self.layout.c2s_port)
                 and await accepts_connections(self.layout.http_host, self.layout.http_port)
+                and await accepts_unix_connections(self.layout.admin_socket)
             ):
                 return
             remaining = deadline - loop.time()

@@ -24,7 +24,7 @@ from evim.managed_server.localparts import generate_password, localpart_for
 from evim.messaging import encryption
 from evim.messaging.jids import domain_of
 from evim.messaging.models import AccountEvent, JabberAccount, MessagingPreferences
-from evim.xmpp.connection_test import ConnectionTestResult, test_login_for
+from evim.xmpp.connection_test import ConnectionTestResult, test_many
 
 logger = logging.getLogger("evim.messaging")
 
@@ -75,7 +75,7 @@ def do_update_account(
     if new_jid is not None:
         changes["jid"] = [account.jid, new_jid]
     if password:
-        changes["password"] = "changed"  # never the value
+        changes["password"] = "changed"  # noqa: S105 (a marker: the value is never written)
         if account.kind == JabberAccount.Kind.MANAGED and new_jid is None:
             async_to_sync(provisioning.set_password)(
                 ServerLayout.from_settings(), localpart=account.localpart, password=password
@@ -190,29 +190,26 @@ def do_test_accounts(
     accounts: Sequence[JabberAccount],
     progress: Progress | None = None,
 ) -> list[tuple[JabberAccount, ConnectionTestResult]]:
-    """Log in to each account on its server; record and return each outcome."""
-    outcomes: list[tuple[JabberAccount, ConnectionTestResult]] = []
-    for done, account in enumerate(accounts, start=1):
-        result = async_to_sync(test_login_for)(
-            account.jid, encryption.decrypt_password(account.password_encrypted)
-        )
-        with transaction.atomic():
-            JabberAccount.objects.filter(pk=account.pk).update(
-                last_test_at=timezone.now(),
-                last_test_outcome=result.outcome.value,
-                last_test_detail=result.detail[:500],
-            )
+    """Log in to each account on its server (a few at a time); record each outcome."""
+    credentials = [
+        (account.jid, encryption.decrypt_password(account.password_encrypted))
+        for account in accounts
+    ]
+    results = async_to_sync(test_many)(credentials, progress=progress)
+    now = timezone.now()
+    with transaction.atomic():
+        for account, result in zip(accounts, results, strict=True):
+            account.last_test_at = now
+            account.last_test_outcome = result.outcome.value
+            account.last_test_detail = result.detail[:500]
+            account.save(update_fields=["last_test_at", "last_test_outcome", "last_test_detail"])
             _audit(
                 acting_user,
                 AccountEvent.ACCOUNT_TESTED,
                 account.user.username,
                 outcome=result.outcome.value,
             )
-        account.refresh_from_db()
-        outcomes.append((account, result))
-        if progress is not None:
-            progress(done, len(accounts))
-    return outcomes
+    return list(zip(accounts, results, strict=True))
 
 
 @transaction.atomic
@@ -241,7 +238,7 @@ def do_rotate_keys(*, acting_user: User | None, keep_old_keys: bool = False) -> 
     path = settings.EVIM_ACCOUNT_KEYS_PATH
     from_file = not settings.EVIM_ACCOUNT_KEYS
     if from_file:
-        new_key = encryption.Fernet.generate_key()
+        new_key = encryption.new_key()
         encryption.write_key_file(path, [new_key, *keys])
     with transaction.atomic():
         accounts = list(JabberAccount.objects.select_for_update())

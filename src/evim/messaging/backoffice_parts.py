@@ -31,9 +31,9 @@ def home_card(request: HttpRequest) -> dict[str, Any] | None:
 
 def profile_section(request: HttpRequest) -> dict[str, Any] | None:
     """The user's own JID, read-only (and self-service when the administrators allow it)."""
-    if not get_messaging_config().enabled:
+    if not isinstance(request.user, User) or not get_messaging_config().enabled:
         return None
-    account = JabberAccount.objects.filter(user_id=request.user.pk).first()
+    account = JabberAccount.objects.filter(user=request.user).first()
     self_service = MessagingPreferences.current().self_service and (
         account is None or account.kind == JabberAccount.Kind.EXTERNAL
     )

@@ -15,8 +15,8 @@ from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error, register
 
 from evim.managed_server.checks import check_prosody_installed
-from evim.xmpp.checks import check_xmpp_settings
 from evim.messaging.project_config import EXAMPLE_FILE, ProjectConfigError, get_messaging_config
+from evim.xmpp.checks import check_xmpp_settings
 
 
 @register()

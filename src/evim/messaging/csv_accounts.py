@@ -15,6 +15,7 @@ from typing import TextIO
 from django.core.exceptions import ValidationError
 
 from evim.backoffice.models import User
+from evim.lib.progress import TextOutput
 from evim.messaging.forms import clean_account_jid
 from evim.messaging.models import JabberAccount
 
@@ -113,7 +114,7 @@ def read_import(handle: TextIO) -> tuple[list[ImportRow], list[BadRow]]:
     return good, bad
 
 
-def write_export(accounts: Iterable[JabberAccount], handle: TextIO) -> int:
+def write_export(accounts: Iterable[JabberAccount], handle: TextOutput) -> int:
     writer = csv.writer(handle)
     writer.writerow(EXPORT_COLUMNS)
     count = 0

@@ -49,6 +49,10 @@ def write_key_file(path: Path, keys: list[bytes]) -> None:
     temporary.replace(path)
 
 
+def new_key() -> bytes:
+    return Fernet.generate_key()
+
+
 def load_keys() -> list[bytes]:
     """The keys in use, the encrypting one first; creates the key file if needed."""
     if settings.EVIM_ACCOUNT_KEYS:

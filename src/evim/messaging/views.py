@@ -220,8 +220,11 @@ def account_provision(request: HttpRequest) -> HttpResponse:
     """Create accounts on the managed server: for one user, or every user without one."""
     if settings.EVIM_XMPP_SERVER != "managed":
         raise Http404
-    if request.POST.get("user"):
-        users = list(User.objects.filter(pk=request.POST.get("user"), is_active=True))
+    user_id = request.POST.get("user", "")
+    if user_id:
+        if not user_id.isdigit():
+            raise Http404
+        users = list(User.objects.filter(pk=int(user_id), is_active=True))
         if not users:
             raise Http404
     else:

@@ -12,6 +12,8 @@ Departures from slixmpp's defaults, all deliberate:
   forever with a growing delay);
 - one SASL attempt: after a ``<failure/>`` slixmpp tries the next mechanism (SCRAM, then
   PLAIN…), each one a failed login on the server; the probe stops at the first;
+- no redirection: a ``see-other-host`` stream error is reported, not followed;
+- its own STARTTLS handshake (:meth:`LoginProbe.start_tls`), to report the TLS error;
 - TLS only with the given context (built once, :mod:`evim.xmpp.tls`), no plaintext;
 - the server's certificate must name the JID's domain (slixmpp's ``server_hostname``).
 """
@@ -27,6 +29,8 @@ from typing import Any
 
 import slixmpp
 from slixmpp.features.feature_mechanisms.stanza import Failure as SaslFailure
+from slixmpp.stanza import StreamError
+from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
@@ -56,6 +60,7 @@ class FindingKind(enum.StrEnum):
     SASL_FAILED = "sasl-failed"  # condition, text: the server's <failure/>
     NO_MECHANISM = "no-mechanism"  # text: the mechanisms offered
     STREAM_ERROR = "stream-error"  # condition, text
+    NOT_XML = "not-xml"  # text: the start of what the server sent
     CLOSED = "closed"  # the connection ended before any of the above
 
 
@@ -109,6 +114,7 @@ class LoginProbe(slixmpp.ClientXMPP):
                 instream=True,
             )
         )
+        self.add_filter("out", self._watch_outgoing)
         self.add_event_handler("connection_failed", self._on_connection_failed)
         self.add_event_handler("connected", self._on_connected)
         self.add_event_handler("tls_success", self._on_tls_success)
@@ -135,9 +141,10 @@ class LoginProbe(slixmpp.ClientXMPP):
             await self.disconnect(wait=grace, reason="connection test done")
         transport = self.transport
         if transport is not None:
+            already_closed = transport.is_closing()  # e.g. by a failed STARTTLS handshake
             closed = self.disconnected
             self.abort()
-            if not transport.is_closing() or not closed.done():
+            if not already_closed:
                 # connection_lost runs on a later loop iteration: let the socket be closed.
                 await asyncio.wait({closed}, timeout=0.2)
         for name in list(self.scheduled_events):
@@ -190,6 +197,16 @@ class LoginProbe(slixmpp.ClientXMPP):
         getattr(super(), "start_stream_handler")(xml)  # noqa: B009
         self.stream_opened = True
 
+    def _watch_outgoing(self, stanza: StanzaBase) -> StanzaBase:
+        # slixmpp answers bytes it cannot parse with a not-well-formed stream error, then
+        # waits 2 s for the server to close: report at once.
+        if isinstance(stanza, StreamError) and stanza["condition"] == "not-well-formed":
+            text = str(stanza["text"] or "").removeprefix("Server sent: ")
+            if len(text) > 80:
+                text = text[:80] + "…"
+            self._finish(Finding(FindingKind.NOT_XML, self.stage, text=text))
+        return stanza
+
     def _on_connection_failed(self, error: object) -> None:
         self.cancel_connection_attempt()  # slixmpp would retry forever
         if isinstance(error, BaseException):
@@ -208,6 +225,7 @@ class LoginProbe(slixmpp.ClientXMPP):
         encrypted = isinstance(self.socket, ssl.SSLObject | ssl.SSLSocket)
         if not encrypted and "starttls" not in names:
             self._finish(Finding(FindingKind.NO_STARTTLS, self.stage))
+            self.abort()  # slixmpp would not authenticate in clear anyway: make sure of it
             return
         if "mechanisms" in names and not self.authenticated and encrypted:
             self.stage = Stage.AUTHENTICATING
@@ -223,6 +241,10 @@ class LoginProbe(slixmpp.ClientXMPP):
 
     def _on_auth_success(self, _event: object) -> None:
         self.stage = Stage.BINDING
+
+    def _handle_stream_error(self, error: Any) -> None:
+        # slixmpp's also follows a see-other-host redirection (connects elsewhere): not here.
+        self.event("stream_error", error)
 
     def _on_stream_error(self, error: Any) -> None:
         condition = str(error["condition"] or "")

@@ -31,7 +31,6 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 
 from slixmpp.jid import JID, InvalidJID
 from slixmpp.util.sasl.client import saslprep
@@ -45,7 +44,6 @@ from evim.xmpp.tls import CAFileError, client_ssl_context
 
 logger = logging.getLogger("evim.xmpp")
 
-T = TypeVar("T")
 
 #: Longest wait for the server's ``</stream:stream>`` after a test (within the time limit).
 CLOSE_GRACE = 1.0
@@ -116,7 +114,7 @@ _FAILURE_RANK = {
 @dataclass(frozen=True)
 class _Attempt:
     outcome: Outcome
-    address: ServerAddress
+    address: ServerAddress | None
     detail: str
     #: The server sent a stream header: do not try the next address.
     answered: bool
@@ -164,14 +162,10 @@ async def test_login(
     problem = _password_problem(password)
     if problem is not None:
         return result(Outcome.AUTH, None, f"{problem}; nothing was sent")
-    try:
-        context = client_ssl_context(ca_file)
-    except CAFileError as error:
-        return result(Outcome.CERTIFICATE, None, str(error))
     if not addresses:
         return result(Outcome.UNKNOWN_HOST, None, f"no address to try for {parsed.domain}")
     attempt = await run_isolated(
-        lambda: _try_addresses(parsed, password, list(addresses), context, timeout),
+        lambda: _try_addresses(parsed, password, list(addresses), ca_file, timeout),
         name=f"evim-xmpp-test {parsed.bare}",
     )
     return result(attempt.outcome, attempt.address, attempt.detail)
@@ -306,11 +300,15 @@ async def _try_addresses(
     jid: JID,
     password: str,
     addresses: list[ServerAddress],
-    context: ssl.SSLContext,
+    ca_file: Path | None,
     timeout: float,
 ) -> _Attempt:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    try:
+        context = client_ssl_context(ca_file)  # loads certificates: done in the worker
+    except CAFileError as error:
+        return _Attempt(Outcome.CERTIFICATE, None, str(error), False)
     failures: list[_Attempt] = []
     with log_redaction.secrets_hidden(password, username=jid.user):
         for address in addresses:
@@ -427,6 +425,8 @@ def _judge(
     if kind is FindingKind.STREAM_ERROR:
         text = f": {finding.text}" if finding.text else ""
         return attempt(Outcome.PROTOCOL, f"stream error {finding.condition or '?'}{text}")
+    if kind is FindingKind.NOT_XML:
+        return attempt(Outcome.PROTOCOL, f"the server does not speak XMPP (it sent {finding.text})")
     # FindingKind.CLOSED
     if finding.stage is Stage.TLS:
         return attempt(Outcome.TLS, "the connection closed during the TLS handshake")

@@ -40,7 +40,10 @@ def _account(username: str) -> JabberAccount:
 
 
 class Command(BaseCommand):
-    help = "Jabber accounts of the back-office users: list, add, remove, test, provision, import, export."
+    help = (
+        "Jabber accounts of the back-office users: "
+        "list, add, remove, test, provision, import, export."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
