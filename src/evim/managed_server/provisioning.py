@@ -17,7 +17,8 @@ with the same methods.
   ``already-existed`` and left alone (password and name).  Each account gets a
   :class:`ProvisioningResult` (``created`` / ``already-existed`` / ``failed`` with a
   reason); ``progress(done, total)`` is called once per account, in order.  Commands are
-  pipelined on one connection (measured: about 5 ms per account, hashing included).
+  pipelined on one connection (measured for 200 accounts: about 6 ms per account, 13 ms
+  with a display name — ``prosodyctl register`` takes 55 ms).
 - Display names are published the way XMPP clients read them: a vCard 4 (XEP-0292) in
   the user's PEP node ``urn:xmpp:vcard4`` with ``fn`` and ``nickname`` — which Prosody's
   ``mod_vcard_legacy`` also serves as a vcard-temp (XEP-0054) ``FN`` and ``NICKNAME``,
@@ -308,7 +309,7 @@ class Provisioner:
             word = (await self._call("create", *arguments, secrets=(account.password,))).value
         except ProvisioningError as error:
             return failed(str(error))
-        # The connection failing fails every account after it: one warning for all them.
+        # The connection failing fails every account after it: one warning for all of them.
         except AdminShellClosedError as error:
             return failed(f"not sent to Prosody: {error}", level=logging.DEBUG)
         except AdminShellError as error:
