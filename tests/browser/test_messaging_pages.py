@@ -31,8 +31,18 @@ def test_create_and_test_accounts(page: Page, live_evim: LiveEvim, tmp_path: Pat
     expect(page.locator("h1")).to_have_text("Messagerie")
     expect(page.locator("[data-card=without-account] [data-user=jeanne]")).to_be_visible()
 
+    waiting = page.locator("[data-card=without-account] li").count()
     page.locator("[data-action=provision-all]").click()
-    expect(page.locator(".flash-success")).to_contain_text("créés sur le serveur géré")
+    # The page streams its progress, then the accounts it created.
+    expect(page.locator("h1")).to_have_text("Création des comptes sur le serveur géré")
+    results = page.locator("[data-results=provisioning]")
+    expect(results).to_contain_text(f"{waiting} comptes créés.")
+    expect(results).to_contain_text(re.compile(r"Jeanne Durand — jeanne(-\d+)?@localhost"))
+    final = page.locator(".progress-stream progress").last
+    expect(final).to_have_attribute("value", str(waiting))
+    expect(final).to_have_attribute("max", str(waiting))
+    shoot(page, "provisioning", tmp_path)
+    page.get_by_role("link", name="Retour à la messagerie").click()
     jeanne = page.locator("tr[data-account=jeanne]")
     expect(jeanne).to_contain_text(re.compile(r"jeanne(-\d+)?@localhost"))
     expect(jeanne).to_contain_text("Serveur géré")

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar, cast
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
@@ -216,43 +226,103 @@ def account_test_all(request: HttpRequest) -> HttpResponse:
 @administrator_required
 @messaging_enabled
 @require_POST
-def account_provision(request: HttpRequest) -> HttpResponse:
-    """Create accounts on the managed server: for one user, or every user without one."""
+def account_provision(request: HttpRequest) -> HttpResponseBase:
+    """Create accounts on the managed server: for one user, or every user without one.
+
+    For every user, the page streams its progress while the accounts are created.
+    """
     if settings.EVIM_XMPP_SERVER != "managed":
         raise Http404
+    acting_user = current_user(request)
     user_id = request.POST.get("user", "")
-    if user_id:
-        if not user_id.isdigit():
-            raise Http404
-        users = list(User.objects.filter(pk=int(user_id), is_active=True))
-        if not users:
-            raise Http404
-    else:
+    if not user_id:
         users = actions.users_without_account()
+        if not users:
+            messages.info(request, _("Every user already has a Jabber account."))
+            return redirect("messaging:settings")
+        return _stream_provisioning(request, acting_user, users)
+    if not user_id.isdigit():
+        raise Http404
+    user = get_object_or_404(User, pk=int(user_id), is_active=True)
     try:
-        report = actions.do_provision_accounts(acting_user=current_user(request), users=users)
+        report = actions.do_provision_accounts(acting_user=acting_user, users=[user])
     except EvimError as error:
         _report_error(request, error)
         return redirect("messaging:settings")
-    if report.created:
+    for account in report.created:
         messages.success(
             request,
-            ngettext(
-                "%(count)d account created on the managed server: %(jids)s.",
-                "%(count)d accounts created on the managed server: %(jids)s.",
-                len(report.created),
-            )
-            % {"count": len(report.created), "jids": ", ".join(a.jid for a in report.created)},
+            _("%(user)s now has the account %(jid)s on the managed server.")
+            % {"user": account.user, "jid": account.jid},
         )
-    for user, reason in report.failed:
+    for failed_user, reason in report.failed:
         messages.error(
             request,
             _("No account could be created for %(user)s: %(reason)s")
-            % {"user": user, "reason": reason},
+            % {"user": failed_user, "reason": reason},
         )
-    if not report.created and not report.failed:
-        messages.info(request, _("Every user already has a Jabber account."))
     return redirect("messaging:settings")
+
+
+STREAM_MARKER = "<!-- evim:stream -->"
+
+
+def _stream_provisioning(
+    request: HttpRequest, acting_user: User, users: list[User]
+) -> StreamingHttpResponse:
+    # The page is rendered here, where the database may be read; only the progress and the
+    # results are produced while streaming.
+    page = render_to_string(
+        "messaging/provision.html",
+        {"total": len(users), "stream": mark_safe(STREAM_MARKER)},  # noqa: S308 (a constant)
+        request=request,
+    )
+    head, _marker, foot = page.partition(STREAM_MARKER)
+
+    async def chunks() -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        updates: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+
+        def progress(done: int, total: int) -> None:
+            loop.call_soon_threadsafe(updates.put_nowait, (done, total))
+
+        work = asyncio.ensure_future(
+            sync_to_async(_provision_and_render)(acting_user, users, progress, request)
+        )
+        yield head
+        while not work.done() or not updates.empty():
+            waiting = asyncio.ensure_future(updates.get())
+            finished, _pending = await asyncio.wait(
+                {waiting, work}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if waiting in finished:
+                done, total = waiting.result()
+                yield f'<progress value="{done}" max="{total}">{done}/{total}</progress>\n'
+            else:
+                waiting.cancel()
+        yield await work
+        yield foot
+
+    response = StreamingHttpResponse(chunks(), content_type="text/html; charset=utf-8")
+    # Proxies must pass each chunk on at once, not wait for the whole page.
+    response["X-Accel-Buffering"] = "no"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _provision_and_render(
+    acting_user: User, users: list[User], progress: actions.Progress, request: HttpRequest
+) -> str:
+    error = None
+    try:
+        report = actions.do_provision_accounts(
+            acting_user=acting_user, users=users, progress=progress
+        )
+    except EvimError as failure:
+        report, error = actions.ProvisioningReport(), str(failure)
+    return render_to_string(
+        "messaging/provision_results.html", {"report": report, "error": error}, request=request
+    )
 
 
 @administrator_required
