@@ -51,6 +51,24 @@ def test_authorisation_matrix(
     # Nothing changed through any of those requests.
     assert JabberAccount.objects.get().jid == "jeanne@jabber.example"
     assert MessagingPreferences.current().self_service is False
+    # The self-service page is a colleague's own, and closed until administrators open it.
+    assert Client().get("/messaging/my-account/").status_code == 302
+    assert client_for(oliver).get("/messaging/my-account/").status_code == 403
+
+
+def test_administrator_reaches_every_route(
+    camille: User, jeanne_account: JabberAccount, settings: SettingsWrapper, tmp_path: Path
+) -> None:
+    # Connection tests go to a closed local port instead of the Internet: refused at once.
+    settings.EVIM_XMPP_ADDRESS_OVERRIDES = "jabber.example=127.0.0.1:9"
+    settings.EVIM_XMPP_SERVER = "managed"
+    for method, path in admin_routes(jeanne_account):
+        if path.endswith("/delete/") and method == "post":
+            continue  # deleting is checked on its own below; the other routes need the account
+        response = getattr(client_for(camille), method)(path)
+        assert response.status_code in (200, 302), (method, path, response.status_code)
+    jeanne_account.refresh_from_db()
+    assert jeanne_account.last_test_outcome == "refused"
 
 
 def test_only_post_changes_anything(camille: User, jeanne_account: JabberAccount) -> None:
