@@ -20,14 +20,14 @@ from pathlib import Path
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evim.settings")
 
-from evim.managed_server.accounts import register_account  # noqa: E402
-from evim.managed_server.layout import ServerLayout  # noqa: E402
-from evim.managed_server.localparts import generate_password  # noqa: E402
-from evim.managed_server.provisioning import NewAccount, create_accounts  # noqa: E402
-from evim.managed_server.supervisor import ProsodySupervisor  # noqa: E402
+from evim.managed_server.accounts import register_account
+from evim.managed_server.layout import ServerLayout
+from evim.managed_server.localparts import generate_password
+from evim.managed_server.provisioning import NewAccount, create_accounts
+from evim.managed_server.supervisor import ProsodySupervisor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.fixtures.prosody import free_ports  # noqa: E402
+from tests.fixtures.prosody import free_ports
 
 
 async def measure(accounts: int, baseline_accounts: int) -> None:
