@@ -59,7 +59,8 @@ async def measure(accounts: int, baseline_accounts: int) -> None:
 
     print(f"admin socket (with display names): {evim_ms:.1f} ms/account over {accounts}")
     print(
-        f"prosodyctl register, one per account: {baseline_ms:.1f} ms/account (median of {baseline_accounts})"
+        f"prosodyctl register, one per account: {baseline_ms:.1f} ms/account "
+        f"(median of {baseline_accounts})"
     )
     print(f"ratio evim/baseline: {evim_ms / baseline_ms:.2f}")
 
