@@ -4,24 +4,15 @@ managed Prosody it started: create accounts, test them, see them in the profile.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.test_backoffice_pages import log_in, shoot
 from tests.fixtures.live_evim import LiveEvim
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(locale="fr-FR", viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
-    yield tab
-    context.close()
 
 
 def test_create_and_test_accounts(page: Page, live_evim: LiveEvim, tmp_path: Path) -> None:
