@@ -10,6 +10,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.postgresql",
     "tests.fixtures.users",
+    "tests.fixtures.messaging",
 ]
 
 

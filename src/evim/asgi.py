@@ -1,4 +1,4 @@
-"""evim's ASGI application: static files, then Django (pages; later the XMPP gateway)."""
+"""evim's ASGI application: static files, the XMPP gateway's WebSocket, then Django."""
 
 from __future__ import annotations
 
@@ -11,13 +11,22 @@ from django.core.asgi import get_asgi_application
 
 from evim.lib.static_files import ASGIApp, Receive, Scope, Send, StaticFiles
 
+GATEWAY_WEBSOCKET_PATH = "/im/ws"
+
 
 def build_application() -> ASGIApp:
-    django_app = get_asgi_application()
+    django_app = get_asgi_application()  # sets Django up: the gateway's imports need it
+    from evim.gateway.websocket import websocket_application
+
     static = StaticFiles(root=settings.STATIC_ROOT, prefix=settings.STATIC_URL)
 
     async def application(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(settings.STATIC_URL):
+        if scope["type"] == "websocket":
+            if scope["path"] == GATEWAY_WEBSOCKET_PATH:
+                await websocket_application(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 4404})
+        elif scope["type"] == "http" and scope["path"].startswith(settings.STATIC_URL):
             await static(scope, receive, send)
         else:
             await django_app(scope, receive, send)

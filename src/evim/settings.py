@@ -58,6 +58,7 @@ EVIM_STRUCTURE_NAME = env_str("EVIM_STRUCTURE_NAME", "e-venement")
 INSTALLED_APPS = [
     "evim.backoffice",
     "evim.messaging",
+    "evim.gateway",
     "evim.managed_server",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -230,6 +231,20 @@ EVIM_ACCOUNT_KEYS = env_str("EVIM_ACCOUNT_KEYS", "")
 EVIM_ACCOUNT_KEYS_PATH = env_path("EVIM_ACCOUNT_KEYS_FILE", EVIM_DATA_DIR / "account-keys")
 if EVIM_ACCOUNT_KEYS and env_str("EVIM_ACCOUNT_KEYS_FILE", ""):
     raise ImproperlyConfigured("Set either EVIM_ACCOUNT_KEYS or EVIM_ACCOUNT_KEYS_FILE, not both.")
+
+# --- The XMPP gateway (the browser's stream, relayed) --------------------------------------
+
+# Seconds a one-time token handed to the browser stays valid.
+EVIM_GATEWAY_TOKEN_SECONDS = env_int("EVIM_GATEWAY_TOKEN_SECONDS", 60, minimum=5)
+# Streams one user may have open at once (tabs, devices through the gateway).
+EVIM_GATEWAY_MAX_SESSIONS_PER_USER = env_int("EVIM_GATEWAY_MAX_SESSIONS_PER_USER", 10, minimum=1)
+# Frames per second a browser may send (sustained), and the burst allowed above it.
+EVIM_GATEWAY_FRAMES_PER_SECOND = env_int("EVIM_GATEWAY_FRAMES_PER_SECOND", 20, minimum=1)
+EVIM_GATEWAY_FRAME_BURST = env_int("EVIM_GATEWAY_FRAME_BURST", 200, minimum=1)
+# Largest element (stanza) accepted from either side, in bytes (as Prosody and ejabberd).
+EVIM_GATEWAY_MAX_STANZA_BYTES = env_int("EVIM_GATEWAY_MAX_STANZA_BYTES", 262_144, minimum=10_000)
+# How often each stream checks that its back-office session and account still exist.
+EVIM_GATEWAY_RECHECK_SECONDS = env_int("EVIM_GATEWAY_RECHECK_SECONDS", 5, minimum=1)
 
 # --- Logging: to stderr, never secrets -------------------------------------------------------
 

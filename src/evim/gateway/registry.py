@@ -1,0 +1,53 @@
+"""The gateway streams open in this process, per back-office user.
+
+Used to cap the streams of one user, and to end a user's streams at once when they log out
+(the periodic check in each stream covers other processes and lost accounts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(eq=False)
+class OpenStream:
+    user_id: int
+    session_key: str
+    loop: asyncio.AbstractEventLoop
+    end: Callable[[str], None]  # called on the stream's loop with the reason
+    ended: bool = field(default=False)
+
+
+_streams: dict[int, set[OpenStream]] = defaultdict(set)
+
+
+def count(user_id: int) -> int:
+    return len(_streams.get(user_id, ()))
+
+
+def add(stream: OpenStream) -> None:
+    _streams[stream.user_id].add(stream)
+
+
+def remove(stream: OpenStream) -> None:
+    streams = _streams.get(stream.user_id)
+    if streams is not None:
+        streams.discard(stream)
+        if not streams:
+            del _streams[stream.user_id]
+
+
+def end_streams(*, user_id: int, session_key: str | None = None, reason: str) -> int:
+    """End the user's streams (of one back-office session, if given); callable from any
+    thread.  Returns how many were asked to end."""
+    targets = [
+        stream
+        for stream in list(_streams.get(user_id, ()))
+        if session_key is None or stream.session_key == session_key
+    ]
+    for stream in targets:
+        stream.loop.call_soon_threadsafe(stream.end, reason)
+    return len(targets)

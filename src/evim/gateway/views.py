@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from evim.backoffice.requests import current_user
+from evim.gateway.tokens import issue_token
+from evim.messaging.models import JabberAccount
+from evim.messaging.project_config import get_messaging_config
+
+
+@never_cache
+@require_GET
+def credentials(request: HttpRequest) -> JsonResponse:
+    """Converse.js's ``credentials_url``: the user's JID and a one-time token as password.
+
+    The token works once, for seconds, through evim's gateway only, for this back-office
+    session only.  The Jabber password itself never leaves the server.
+    """
+    user = current_user(request)
+    if not get_messaging_config().enabled:
+        raise Http404
+    account = JabberAccount.objects.filter(user=user).first()
+    if account is None or request.session.session_key is None:
+        raise Http404
+    token = issue_token(user_id=user.pk, session_key=request.session.session_key)
+    return JsonResponse({"jid": account.jid, "password": token})

@@ -1,0 +1,160 @@
+"""The browser-facing WebSocket endpoint (RFC 7395), an ASGI application.
+
+The handshake is refused (HTTP 403) unless: the ``xmpp`` subprotocol is asked for, the
+``Origin`` is the site's own (Prosody does no such check: cross-site WebSocket hijacking
+would otherwise work), the back-office session is logged in and its user has a Jabber
+account, and the user has fewer streams open than allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from http.cookies import SimpleCookie
+from typing import Any
+from urllib.parse import urlsplit
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from evim.gateway import registry, tokens
+from evim.gateway.owners import Refusal, owner_for_session, still_allowed, stored_password
+from evim.gateway.relay import Relay, RelayHooks, RelayLimits, StreamOwner
+from evim.gateway.upstream import AuthenticatedUpstream, UpstreamError
+from evim.gateway.upstream.websocket import connect_websocket
+
+logger = logging.getLogger("evim.gateway")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
+
+SUBPROTOCOL = "xmpp"
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {
+        name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]
+    }
+
+
+def origin_allowed(scope: Scope, headers: Mapping[str, str]) -> bool:
+    """The Origin must be this site: the Host the browser asked for, or a trusted origin."""
+    origin = headers.get("origin", "")
+    host = headers.get("host", "")
+    domain, _port = split_domain_port(host)
+    if not origin or not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+        return False
+    scheme = "https" if scope.get("scheme") == "wss" else "http"
+    parts = urlsplit(origin)
+    if f"{parts.scheme}://{parts.netloc}".lower() == f"{scheme}://{host}".lower():
+        return True
+    return origin.lower() in {trusted.lower() for trusted in settings.CSRF_TRUSTED_ORIGINS}
+
+
+class WebSocketBrowser:
+    """The relay's view of an accepted ASGI WebSocket."""
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self.closed = False
+
+    async def receive(self) -> str | None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "websocket.disconnect":
+                self.closed = True
+                return None
+            if message["type"] == "websocket.receive":
+                text = message.get("text")
+                if text is None:  # RFC 7395: text frames only
+                    return "\0binary"  # refused by the frame parser as not well-formed
+                return str(text)
+
+    async def send(self, frame: str) -> None:
+        if not self.closed:
+            await self._send({"type": "websocket.send", "text": frame})
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            await self._send({"type": "websocket.close", "code": 1000})
+
+
+async def _refuse(send: Send, refusal: Refusal) -> None:
+    logger.info("Gateway: WebSocket refused (%s)", refusal.reason)
+    await send({"type": "websocket.close", "code": 4000 + refusal.status})
+
+
+async def websocket_application(scope: Scope, receive: Receive, send: Send) -> None:
+    if (await receive())["type"] != "websocket.connect":
+        return
+    headers = _headers(scope)
+    if SUBPROTOCOL not in scope.get("subprotocols", []):
+        await _refuse(send, Refusal(400, "no xmpp subprotocol"))
+        return
+    if not origin_allowed(scope, headers):
+        await _refuse(send, Refusal(403, f"foreign origin {headers.get('origin', '')!r}"))
+        return
+    cookies = SimpleCookie(headers.get("cookie", ""))
+    morsel = cookies.get(settings.SESSION_COOKIE_NAME)
+    found = await sync_to_async(owner_for_session)(morsel.value if morsel else None)
+    if isinstance(found, Refusal):
+        await _refuse(send, found)
+        return
+    owner = found
+    if registry.count(owner.user_id) >= settings.EVIM_GATEWAY_MAX_SESSIONS_PER_USER:
+        await _refuse(send, Refusal(429, "too many streams for this user"))
+        return
+    await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
+    browser = WebSocketBrowser(receive, send)
+    relay = Relay(browser, owner, hooks=hooks_for(owner), limits=limits_from_settings())
+    stream = registry.OpenStream(
+        user_id=owner.user_id,
+        session_key=owner.session_key,
+        loop=asyncio.get_running_loop(),
+        end=relay.request_end,
+    )
+    registry.add(stream)
+    try:
+        await relay.run()
+    finally:
+        registry.remove(stream)
+
+
+def limits_from_settings() -> RelayLimits:
+    return RelayLimits(
+        max_stanza_bytes=settings.EVIM_GATEWAY_MAX_STANZA_BYTES,
+        frames_per_second=settings.EVIM_GATEWAY_FRAMES_PER_SECOND,
+        frame_burst=settings.EVIM_GATEWAY_FRAME_BURST,
+        recheck_seconds=settings.EVIM_GATEWAY_RECHECK_SECONDS,
+    )
+
+
+def hooks_for(owner: StreamOwner) -> RelayHooks:
+    async def redeem(token: str) -> bool:
+        return await sync_to_async(tokens.redeem_token)(
+            token, user_id=owner.user_id, session_key=owner.session_key
+        )
+
+    async def connect() -> AuthenticatedUpstream:
+        password = await sync_to_async(stored_password)(owner)
+        if settings.EVIM_XMPP_SERVER != "managed" or owner.domain != settings.EVIM_XMPP_DOMAIN:
+            raise UpstreamError(
+                "remote-connection-failed", "accounts of other servers are not relayed yet"
+            )
+        return await connect_websocket(
+            url=f"ws://127.0.0.1:{settings.EVIM_XMPP_HTTP_PORT}/xmpp-websocket",
+            domain=owner.domain,
+            jid=owner.jid,
+            password=password,
+            timeout=float(settings.EVIM_XMPP_TIMEOUT),
+        )
+
+    async def allowed() -> str | None:
+        return await sync_to_async(still_allowed)(owner)
+
+    return RelayHooks(redeem_token=redeem, connect_upstream=connect, still_allowed=allowed)
