@@ -1,6 +1,9 @@
 from django.urls import include, path
 
+from evim.gateway import views as gateway_views
+
 urlpatterns = [
+    path("metrics", gateway_views.metrics, name="metrics"),
     path("", include("evim.backoffice.urls")),
     path("messaging/", include("evim.messaging.urls")),
     path("im/", include("evim.gateway.urls")),

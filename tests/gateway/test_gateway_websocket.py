@@ -73,6 +73,14 @@ def test_two_colleagues_chat_through_the_gateway(gateway: LiveEvim) -> None:
         received = await jeanne.receive_until("<message")
         assert "Bonjour Jeanne, la salle est prête ?" in received
         assert "from='camille@localhost/" in received or 'from="camille@localhost/' in received
+        # The counters saw it, without any content.
+        _status, metrics, _headers = BackOfficeSession(gateway.url).get("/metrics")
+        counts = dict(
+            line.rsplit(" ", 1) for line in metrics.splitlines() if not line.startswith("#")
+        )
+        assert int(counts["evim_gateway_sessions_open"]) >= 2
+        assert int(counts["evim_gateway_stanzas_from_browser_total"]) >= 3
+        assert "prête" not in metrics
         await camille.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
         assert "<close" in await camille.receive_until("<close")
         await jeanne.connection.close()

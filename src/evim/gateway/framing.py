@@ -449,7 +449,7 @@ class StreamSplitter:
             declaration = _XML_DECLARATION.match(buffer)
             if declaration is None:
                 if b">" in buffer:
-                    raise FrameError("restricted-xml", "malformed XML declaration")
+                    raise FrameError("not-well-formed", "malformed XML declaration")
                 return False
             position = declaration.end()
         elif len(buffer) < 6 and b"<?xml ".startswith(bytes(buffer)):

@@ -30,6 +30,7 @@ from xml.etree import ElementTree
 
 from evim.gateway import stanzas
 from evim.gateway.framing import ClientFrame, FrameError, FrameKind, parse_client_frame
+from evim.gateway.metrics import METRICS
 from evim.gateway.upstream import AuthenticatedUpstream, UpstreamClosed, UpstreamError
 
 logger = logging.getLogger("evim.gateway")
@@ -155,6 +156,7 @@ class Relay:
         auth = await self._next_frame()
         token = self._token_from(auth)
         if token is None or not await self.hooks.redeem_token(token):
+            METRICS.authentication_failures["token"] += 1
             logger.warning("Gateway: authentication refused for user %s", self.owner.user_id)
             await self.browser.send(
                 stanzas.sasl_failure_frame("not-authorized", "Log in to the back office again.")
@@ -163,6 +165,7 @@ class Relay:
         try:
             self.upstream = await self.hooks.connect_upstream()
         except UpstreamError as error:
+            METRICS.upstream_errors[error.condition] += 1
             logger.warning("Gateway: upstream for %s failed: %s", self.owner.jid, error.detail)
             if error.condition == "not-authorized":
                 await self.browser.send(
@@ -221,17 +224,23 @@ class Relay:
             if frame.kind is FrameKind.OPEN:
                 raise StreamEnded("not-authorized", "No stream restart after authentication.")
             await upstream.send(frame.text)
+            METRICS.stanzas_from_browser += 1
+            METRICS.bytes_from_browser += len(frame.text)
 
     async def _upstream_to_browser(self, upstream: AuthenticatedUpstream) -> None:
         try:
             while True:
-                await self.browser.send(await upstream.receive())
+                frame = await upstream.receive()
+                await self.browser.send(frame)
+                METRICS.stanzas_to_browser += 1
+                METRICS.bytes_to_browser += len(frame)
         except UpstreamClosed as closed:
             self.upstream = None  # nothing left to close
             condition = None if closed.condition == "closed" else closed.condition
             raise StreamEnded(condition, closed.detail) from None
         except UpstreamError as error:
             self.upstream = None
+            METRICS.upstream_errors[error.condition] += 1
             raise StreamEnded(
                 "remote-connection-failed", "The connection to the chat server was lost."
             ) from error
@@ -262,6 +271,7 @@ class Relay:
         try:
             return parse_client_frame(text, max_size=self.limits.max_stanza_bytes)
         except FrameError as error:
+            METRICS.frames_refused[error.condition] += 1
             logger.warning(
                 "Gateway: refused a frame of user %s: %s", self.owner.user_id, error.condition
             )

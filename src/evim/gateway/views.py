@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, JsonResponse
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from evim.backoffice.requests import current_user
+from evim.gateway.metrics import METRICS
 from evim.gateway.tokens import issue_token
 from evim.messaging.models import JabberAccount
 from evim.messaging.project_config import get_messaging_config
@@ -26,3 +29,14 @@ def credentials(request: HttpRequest) -> JsonResponse:
         raise Http404
     token = issue_token(user_id=user.pk, session_key=request.session.session_key)
     return JsonResponse({"jid": account.jid, "password": token})
+
+
+@login_not_required
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text: for administrators, or scrapers on this machine (loopback)."""
+    loopback = request.META.get("REMOTE_ADDR", "") in ("127.0.0.1", "::1")
+    if not loopback and not getattr(request.user, "is_administrator", False):
+        raise PermissionDenied
+    return HttpResponse(METRICS.exposition(), content_type="text/plain; version=0.0.4")

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from evim.gateway import registry, tokens
+from evim.gateway.metrics import METRICS
 from evim.gateway.owners import Refusal, owner_for_session, still_allowed, stored_password
 from evim.gateway.relay import Relay, RelayHooks, RelayLimits, StreamOwner
 from evim.gateway.upstream import AuthenticatedUpstream, UpstreamError
@@ -85,6 +86,7 @@ class WebSocketBrowser:
 
 
 async def _refuse(send: Send, refusal: Refusal) -> None:
+    METRICS.handshakes_refused[str(refusal.status)] += 1
     logger.info("Gateway: WebSocket refused (%s)", refusal.reason)
     await send({"type": "websocket.close", "code": 4000 + refusal.status})
 
@@ -119,10 +121,15 @@ async def websocket_application(scope: Scope, receive: Receive, send: Send) -> N
         end=relay.request_end,
     )
     registry.add(stream)
+    METRICS.sessions_open += 1
+    METRICS.sessions_total += 1
+    logger.info("Gateway: stream opened for user %s (%s)", owner.user_id, owner.jid)
     try:
         await relay.run()
     finally:
+        METRICS.sessions_open -= 1
         registry.remove(stream)
+        logger.info("Gateway: stream closed for user %s", owner.user_id)
 
 
 def limits_from_settings() -> RelayLimits:
