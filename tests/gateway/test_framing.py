@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 import socket
 import time
-from functools import partial
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from xml.parsers.expat import ParserCreate
 
 import pytest
@@ -462,7 +462,7 @@ def test_splitter_size_is_checked_before_parsing() -> None:
         == "policy-violation"
     )
     # An element of exactly max_size bytes passes, one more byte does not.
-    exact = b"<message><body>" + b"y" * (1000 - 31) + b"</body></message>"
+    exact = b"<message><body>" + b"y" * (1000 - 32) + b"</body></message>"
     assert len(exact) == 1000
     frames = StreamSplitter(max_size=1000).feed(HEADER + exact + b"<presence/>")
     assert [frame.name for frame in frames] == ["open", "message", "presence"]
@@ -595,12 +595,14 @@ def test_splitter_on_prosodys_own_stream(managed_prosody: RunningProsody) -> Non
 
 # --- fuzzing --------------------------------------------------------------------------------
 
+# Bounded runs (the four together take a few seconds); the deadline catches a hang.
 FUZZ = settings(
     max_examples=300,
     deadline=timedelta(seconds=1),
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,
 )
+GENERATED = settings(FUZZ, max_examples=120)
 
 CORPUS = [text for text, *_ in CONVERSE_FRAMES] + [text for text, _ in REFUSED if len(text) < 2000]
 SNIPPETS = ["<", ">", "/>", "</", "&", ";", "'", '"', "<!--", "<?", "<!DOCTYPE a [", "&amp;",
@@ -723,7 +725,7 @@ def element(draw: st.DrawFn, depth: int = 0) -> str:
     return f"{start}>{''.join(children)}</{name}>"
 
 
-@FUZZ
+@GENERATED
 @given(element())
 def test_well_formed_elements_are_accepted_as_they_are(text: str) -> None:
     frame = parse_client_frame(text)
@@ -731,8 +733,8 @@ def test_well_formed_elements_are_accepted_as_they_are(text: str) -> None:
     assert frame.kind is FrameKind.ELEMENT
 
 
-@FUZZ
-@given(st.lists(element(), min_size=1, max_size=4), st.randoms(use_true_random=False))
+@GENERATED
+@given(st.lists(element(), min_size=1, max_size=3), st.randoms(use_true_random=False))
 def test_splitter_gives_back_elements_that_declare_their_namespace(
     elements: list[str], chance: random.Random
 ) -> None:

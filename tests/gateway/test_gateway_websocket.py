@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -253,5 +254,49 @@ def test_bad_frames_end_the_stream_with_the_right_error(
         ending = await client.receive_until("stream:error")
         assert condition in ending
         assert "<close" in await client.receive_until("<close")
+
+    asyncio.run(script())
+
+
+def test_too_many_streams_for_one_user_are_refused(gateway: LiveEvim) -> None:
+    async def script() -> None:
+        session = logged_in(gateway, "camille")
+        streams = [
+            await open_gateway(gateway.url, cookie=session.cookie_header, origin=gateway.url)
+            for _ in range(10)  # EVIM_GATEWAY_MAX_SESSIONS_PER_USER
+        ]
+        with pytest.raises(InvalidStatus):
+            await open_gateway(gateway.url, cookie=session.cookie_header, origin=gateway.url)
+        for stream in streams:
+            await stream.close()
+
+    asyncio.run(script())
+
+
+def test_prosody_killed_mid_session_then_back(gateway: LiveEvim) -> None:
+    """The server dies: the browser gets a clean stream error; once the supervisor has
+    restarted Prosody, a new stream works."""
+    pid_file = gateway.data_dir / "prosody" / "prosody.pid"
+
+    async def script() -> None:
+        session = logged_in(gateway, "jeanne")
+        client, _jid = await start(gateway, session)
+        old_pid = int(pid_file.read_text())
+        os.kill(old_pid, signal.SIGKILL)
+        ending = await client.receive_until("stream:error")
+        assert "remote-connection-failed" in ending
+        assert "<close" in await client.receive_until("<close")
+        # Reconnect as Converse does, until the restarted server answers (bounded).
+        for attempt in range(100):
+            try:
+                again, full_jid = await start(gateway, session)
+            except AssertionError:
+                await asyncio.sleep(0.1 * min(attempt + 1, 5))  # back-off between reconnections
+                continue
+            assert full_jid.startswith("jeanne@localhost/")
+            assert int(pid_file.read_text()) != old_pid
+            await again.connection.close()
+            return
+        pytest.fail("no working stream after Prosody was restarted")
 
     asyncio.run(script())

@@ -47,8 +47,10 @@ XML_NS = "http://www.w3.org/XML/1998/namespace"
 DEFAULT_MAX_SIZE = 262144
 
 #: The splitter refuses an element whose pieces made expat re-scan more than this many times
-#: ``max_size`` bytes (only a server dripping a huge tag a few bytes at a time gets there).
+#: ``max_size`` bytes, or 4 MiB (only a server dripping a huge tag a few bytes at a time,
+#: each piece with a '>', gets there).
 RESCAN_FACTOR = 16
+RESCAN_MINIMUM = 4 << 20
 
 CLOSE_FRAME_TEXT = f"<close xmlns='{FRAMING_NS}'/>"
 STREAM_CLOSE = b"</stream:stream>"
@@ -331,6 +333,7 @@ class StreamSplitter:
 
     def __init__(self, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
         self.max_size = max_size
+        self._rescan_budget = max(RESCAN_FACTOR * max_size, RESCAN_MINIMUM)
         #: The last stream header received, as an OPEN frame.
         self.opened: ServerFrame | None = None
         self._frames: list[ServerFrame] = []
@@ -399,24 +402,27 @@ class StreamSplitter:
         while self._fed < end:
             base = self._base
             start = self._element if self._element >= 0 else self._next_start()
-            stop = end
-            if start >= 0:
+            if start < 0:
+                stop = end  # blanks only: nothing to hold back
+            else:
+                # No element or tag can end without a '>': expat gets the bytes up to the
+                # last '>' and the rest waits for the next one, which spares it re-scanning
+                # a partial token at every small piece (and does not depend on the pieces).
                 limit = start + self.max_size
-                if self._fed >= limit:
-                    raise FrameError("policy-violation", f"element over {self.max_size} bytes")
-                stop = min(end, limit)
-                # No element or tag can end without a '>': hold the bytes until one comes,
-                # which spares expat re-scanning a partial token at every small chunk.
-                if buffer.find(b">", self._fed - base, stop - base) < 0:
-                    if stop < end:
+                last = buffer.rfind(b">", self._fed - base, min(end, limit) - base)
+                if last < 0:
+                    if end > limit:
                         raise FrameError("policy-violation", f"element over {self.max_size} bytes")
                     break
+                stop = last + 1 + base
                 # Expat re-scans the partial token left by the previous piece: at most the
                 # bytes since its last event.  Bound that work per element.
                 if self._fed > start:
                     self._rescanned += self._fed - max(self._last_event, start)
-                if self._rescanned > RESCAN_FACTOR * self.max_size:
-                    raise FrameError("policy-violation", "element sent in too many small pieces")
+                    if self._rescanned > self._rescan_budget:
+                        raise FrameError(
+                            "policy-violation", "element sent in too many small pieces"
+                        )
             self._parser.Parse(buffer[self._fed - base : stop - base], False)
             self._fed = stop
         self._trim()
