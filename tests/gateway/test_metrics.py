@@ -8,7 +8,7 @@ from evim.backoffice.models import User
 from evim.gateway.metrics import GatewayMetrics
 from tests.fixtures.users import client_for
 
-REMOTE = {"REMOTE_ADDR": "203.0.113.5"}
+REMOTE = "203.0.113.5"  # not loopback
 
 
 def test_loopback_scraper_reads_the_metrics(db: None) -> None:
@@ -19,10 +19,10 @@ def test_loopback_scraper_reads_the_metrics(db: None) -> None:
 
 
 def test_remote_access_needs_an_administrator(camille: User, jeanne: User) -> None:
-    assert Client().get("/metrics", **REMOTE).status_code == 403
+    assert Client().get("/metrics", REMOTE_ADDR=REMOTE).status_code == 403
     colleague = client_for(jeanne)
-    assert colleague.get("/metrics", **REMOTE).status_code == 403
-    assert client_for(camille).get("/metrics", **REMOTE).status_code == 200
+    assert colleague.get("/metrics", REMOTE_ADDR=REMOTE).status_code == 403
+    assert client_for(camille).get("/metrics", REMOTE_ADDR=REMOTE).status_code == 200
 
 
 def test_exposition_format() -> None:

@@ -106,8 +106,6 @@ class ServerFrame(NamedTuple):
     text: str
 
 
-CLOSE_FRAME = ServerFrame(FrameKind.CLOSE, "close", FRAMING_NS, {}, CLOSE_FRAME_TEXT)
-
 # Expat errors that are restricted XML rather than XML that is not well-formed.
 _RESTRICTED_CODES = frozenset(
     errors.codes[message]
@@ -130,6 +128,7 @@ _TAG_END_TEXT = re.compile(r"""<[^'">]*(?:(?:'[^']*'|"[^"]*")[^'">]*)*>""")
 _NAME_END = re.compile(rb"[ \t\r\n/>]")
 _NOT_SPACE = re.compile(rb"[^ \t\r\n]")
 _XML_DECLARATION = re.compile(rb"<\?xml[ \t\r\n][^?>]*\?>")
+_BOM = b"\xef\xbb\xbf"
 
 
 # --- refusals -------------------------------------------------------------------------------
@@ -351,6 +350,7 @@ class StreamSplitter:
         self._buffer = bytearray()
         self._base = 0  # stream offset of _buffer[0]
         self._fed = 0  # stream offset up to which expat has the bytes
+        self._held = 0  # the bytes from _fed to here, held back, hold no '>'
         self._depth = 0
         self._in_header = True  # the root start tag is not parsed yet
         self._prolog_checked = False
@@ -409,10 +409,12 @@ class StreamSplitter:
                 # last '>' and the rest waits for the next one, which spares it re-scanning
                 # a partial token at every small piece (and does not depend on the pieces).
                 limit = start + self.max_size
-                last = buffer.rfind(b">", self._fed - base, min(end, limit) - base)
+                searched = min(end, limit)
+                last = buffer.rfind(b">", max(self._fed, self._held) - base, searched - base)
                 if last < 0:
                     if end > limit:
                         raise FrameError("policy-violation", f"element over {self.max_size} bytes")
+                    self._held = searched  # no '>' before: not searched again
                     break
                 stop = last + 1 + base
                 # Expat re-scans the partial token left by the previous piece: at most the
@@ -451,14 +453,19 @@ class StreamSplitter:
         it.  False while there are too few bytes to tell."""
         buffer = self._buffer
         position = 0
-        if buffer.startswith(b"<?xml") and len(buffer) > 5 and buffer[5] in b" \t\r\n":
-            declaration = _XML_DECLARATION.match(buffer)
-            if declaration is None:
-                if b">" in buffer:
-                    raise FrameError("not-well-formed", "malformed XML declaration")
-                return False
-            position = declaration.end()
-        elif len(buffer) < 6 and b"<?xml ".startswith(bytes(buffer)):
+        if buffer.startswith(_BOM):
+            position = len(_BOM)
+        elif len(buffer) < len(_BOM) and _BOM.startswith(buffer):
+            return False
+        if buffer.startswith(b"<?xml", position) and len(buffer) > position + 5:
+            if buffer[position + 5] in b" \t\r\n":
+                declaration = _XML_DECLARATION.match(buffer, position)
+                if declaration is None:
+                    if buffer.find(b">", position) >= 0:
+                        raise FrameError("not-well-formed", "malformed XML declaration")
+                    return False
+                position = declaration.end()
+        elif len(buffer) - position < 6 and b"<?xml ".startswith(buffer[position:]):
             return False
         found = _NOT_SPACE.search(buffer, position)
         if found is None or found.start() + 1 >= len(buffer):
@@ -537,7 +544,9 @@ class StreamSplitter:
         elif depth == 0:
             self._closed = True
             self._mark = self._buffer.index(b">", index - self._base) + 1 + self._base
-            self._frames.append(CLOSE_FRAME)
+            self._frames.append(
+                ServerFrame(FrameKind.CLOSE, "close", FRAMING_NS, {}, CLOSE_FRAME_TEXT)
+            )
 
     def _text(self, data: str) -> None:
         self._last_event = self._parser.CurrentByteIndex
