@@ -23,7 +23,8 @@ from evim.gateway import registry, tokens
 from evim.gateway.metrics import METRICS
 from evim.gateway.owners import Refusal, owner_for_session, still_allowed, stored_password
 from evim.gateway.relay import Relay, RelayHooks, RelayLimits, StreamOwner
-from evim.gateway.upstream import AuthenticatedUpstream, UpstreamError
+from evim.gateway.upstream import AuthenticatedUpstream
+from evim.gateway.upstream.tcp import connect_tcp
 from evim.gateway.upstream.websocket import connect_websocket
 
 logger = logging.getLogger("evim.gateway")
@@ -149,17 +150,17 @@ def hooks_for(owner: StreamOwner) -> RelayHooks:
 
     async def connect() -> AuthenticatedUpstream:
         password = await sync_to_async(stored_password)(owner)
-        if settings.EVIM_XMPP_SERVER != "managed" or owner.domain != settings.EVIM_XMPP_DOMAIN:
-            raise UpstreamError(
-                "remote-connection-failed", "accounts of other servers are not relayed yet"
+        timeout = float(settings.EVIM_XMPP_TIMEOUT)
+        if settings.EVIM_XMPP_SERVER == "managed" and owner.domain == settings.EVIM_XMPP_DOMAIN:
+            return await connect_websocket(
+                url=f"ws://127.0.0.1:{settings.EVIM_XMPP_HTTP_PORT}/xmpp-websocket",
+                domain=owner.domain,
+                jid=owner.jid,
+                password=password,
+                timeout=timeout,
             )
-        return await connect_websocket(
-            url=f"ws://127.0.0.1:{settings.EVIM_XMPP_HTTP_PORT}/xmpp-websocket",
-            domain=owner.domain,
-            jid=owner.jid,
-            password=password,
-            timeout=float(settings.EVIM_XMPP_TIMEOUT),
-        )
+        # Any other server (an external one, or another domain): an XMPP stream over TCP.
+        return await connect_tcp(jid=owner.jid, password=password, timeout=timeout)
 
     async def allowed() -> str | None:
         return await sync_to_async(still_allowed)(owner)
