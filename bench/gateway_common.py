@@ -18,6 +18,7 @@ import contextlib
 import http.client
 import json
 import math
+import os
 import re
 import signal
 import statistics
@@ -34,11 +35,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from evim.gateway.upstream.sasl import authenticate
 from tests.fixtures.http_session import BackOfficeSession
 from tests.fixtures.live_evim import PASSWORD, SEED, LiveEvim
 from tests.fixtures.processes import evim_environment, free_port, run_evim, wait_until_serving
 from tests.fixtures.prosody import free_ports
+
+from evim.gateway.upstream.sasl import authenticate
 
 FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
 DOMAIN = "localhost"
@@ -54,7 +56,13 @@ UNTHROTTLED = {
     "EVIM_GATEWAY_FRAMES_PER_SECOND": "1000000",
     "EVIM_GATEWAY_FRAME_BURST": "1000000",
 }
+UNTHROTTLED_NOTE = "gateway frame rate limit raised for the run: " + ", ".join(
+    f"{name}={value}" for name, value in UNTHROTTLED.items()
+)
 TIMEOUT = 30.0
+#: The steps of a login, in order, as recorded in the ``marks`` of the session functions:
+#: WebSocket handshake done, first stream features received, SASL success, bind result.
+STEPS = ("handshake", "features", "authenticated", "bound")
 
 READ_PASSWORDS = (
     "import json\n"
@@ -71,6 +79,14 @@ class BenchEvim:
     process: subprocess.Popen[bytes]
     #: The real Jabber passwords, by JID (for the direct leg).
     passwords: dict[str, str]
+
+    @property
+    def prosody_pid(self) -> int:
+        """The managed Prosody: the child of ``evim run`` whose command line names it."""
+        for pid in child_pids(self.process.pid):
+            if b"prosody" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return pid
+        raise RuntimeError("no managed Prosody under evim run")
 
     @property
     def gateway_url(self) -> str:
@@ -135,14 +151,23 @@ class CredentialsFetcher:
         self.connection = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT)
 
     def fetch(self) -> dict[str, Any]:
+        try:
+            status, body = self._get()
+        except (http.client.RemoteDisconnected, ConnectionError):
+            # The server ended the idle kept-alive connection (uvicorn: after 5 s), as a
+            # browser would find: open another one.
+            self.connection.close()
+            status, body = self._get()
+        assert status == 200, (status, body)
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    def _get(self) -> tuple[int, bytes]:
         self.connection.request(
             "GET", "/im/credentials", headers={"Cookie": self.session.cookie_header}
         )
         response = self.connection.getresponse()
-        body = response.read()
-        assert response.status == 200, (response.status, body)
-        result: dict[str, Any] = json.loads(body)
-        return result
+        return response.status, response.read()
 
     def close(self) -> None:
         self.connection.close()
@@ -181,9 +206,16 @@ def _plain(username: str, password: str) -> str:
 
 
 async def gateway_session(
-    bench: BenchEvim, session: BackOfficeSession, credentials: dict[str, Any]
+    bench: BenchEvim,
+    session: BackOfficeSession,
+    credentials: dict[str, Any],
+    marks: dict[str, float] | None = None,
 ) -> tuple[ClientConnection, str]:
-    """A bound stream through evim's gateway, authenticated with a credentials token."""
+    """A bound stream through evim's gateway, authenticated with a credentials token.
+
+    ``marks``, when given, receives the time at which each step ended (see :data:`STEPS`).
+    """
+    marks = {} if marks is None else marks
     connection = await connect(
         bench.gateway_url,
         subprotocols=[Subprotocol("xmpp")],
@@ -193,18 +225,24 @@ async def gateway_session(
         open_timeout=TIMEOUT,
         ping_interval=None,
     )
+    marks["handshake"] = now()
     features = await _open_stream(connection)
+    marks["features"] = now()
     assert "PLAIN" in features, features
     await connection.send(_plain(credentials["jid"].split("@")[0], credentials["password"]))
     outcome = str(await connection.recv(decode=True))
     assert "<success" in outcome, outcome
-    return connection, await _bind(connection)
+    marks["authenticated"] = now()
+    jid = await _bind(connection)
+    marks["bound"] = now()
+    return connection, jid
 
 
 async def direct_session(
-    bench: BenchEvim, jid: str, *, mechanism: str = "scram"
+    bench: BenchEvim, jid: str, *, mechanism: str = "scram", marks: dict[str, float] | None = None
 ) -> tuple[ClientConnection, str]:
     """A bound stream straight on Prosody's WebSocket with the account's real password."""
+    marks = {} if marks is None else marks
     connection = await connect(
         bench.prosody_url,
         subprotocols=[Subprotocol("xmpp")],
@@ -212,7 +250,9 @@ async def direct_session(
         open_timeout=TIMEOUT,
         ping_interval=None,
     )
+    marks["handshake"] = now()
     features = await _open_stream(connection)
+    marks["features"] = now()
     password = bench.passwords[jid]
     if mechanism == "plain":
         await connection.send(_plain(jid.split("@")[0], password))
@@ -231,7 +271,10 @@ async def direct_session(
             password=password,
             allow_plain=False,  # SCRAM, as the gateway does upstream
         )
-    return connection, await _bind(connection)
+    marks["authenticated"] = now()
+    bound_jid = await _bind(connection)
+    marks["bound"] = now()
+    return connection, bound_jid
 
 
 async def close_stream(connection: ClientConnection) -> None:
@@ -270,6 +313,16 @@ def rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (its own, not its children's)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def child_pids(pid: int) -> list[int]:
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def now() -> float:

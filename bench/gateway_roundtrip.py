@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gateway_common import (
     UNTHROTTLED,
+    UNTHROTTLED_NOTE,
     BenchEvim,
     bench_evim,
     close_stream,
@@ -98,9 +99,7 @@ class Pair:
 async def measure(bench: BenchEvim, round_trips: int, warm_up: int, block: int) -> None:
     camille_session, jeanne_session = log_in(bench, "camille"), log_in(bench, "jeanne")
     camille, _ = await gateway_session(bench, camille_session, camille_session.credentials())
-    jeanne, jeanne_jid = await gateway_session(
-        bench, jeanne_session, jeanne_session.credentials()
-    )
+    jeanne, jeanne_jid = await gateway_session(bench, jeanne_session, jeanne_session.credentials())
     for connection in (camille, jeanne):
         await connection.send("<presence xmlns='jabber:client'/>")
     gateway = Pair("gateway", camille, jeanne, jeanne_jid)
@@ -126,7 +125,7 @@ async def measure(bench: BenchEvim, round_trips: int, warm_up: int, block: int) 
         f"echo round trip, {round_trips} per leg after {warm_up} warm-up, "
         f"legs alternating by blocks of {block}"
     )
-    print("gateway frame rate limit raised for the run: " + ", ".join(f"{name}={value}" for name, value in UNTHROTTLED.items()))
+    print(UNTHROTTLED_NOTE)
     for pair in (gateway, direct):
         label = "through evim's gateway" if pair is gateway else "straight on Prosody    "
         print(
