@@ -1,4 +1,4 @@
-"""evim's ASGI application: static files, the XMPP gateway's WebSocket, then Django."""
+"""evim's ASGI application: static files, the XMPP gateway (WebSocket, BOSH), then Django."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from django.core.asgi import get_asgi_application
 from evim.lib.static_files import ASGIApp, Receive, Scope, Send, StaticFiles
 
 GATEWAY_WEBSOCKET_PATH = "/im/ws"
+GATEWAY_BOSH_PATH = "/http-bind"
 
 
 def build_application() -> ASGIApp:
     django_app = get_asgi_application()  # sets Django up: the gateway's imports need it
+    from evim.gateway.bosh import bosh_application
     from evim.gateway.websocket import websocket_application
 
     static = StaticFiles(root=settings.STATIC_ROOT, prefix=settings.STATIC_URL)
@@ -26,6 +28,8 @@ def build_application() -> ASGIApp:
                 await websocket_application(scope, receive, send)
             else:
                 await send({"type": "websocket.close", "code": 4404})
+        elif scope["type"] == "http" and scope["path"] == GATEWAY_BOSH_PATH:
+            await bosh_application(scope, receive, send)
         elif scope["type"] == "http" and scope["path"].startswith(settings.STATIC_URL):
             await static(scope, receive, send)
         else:
