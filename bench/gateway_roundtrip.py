@@ -127,7 +127,7 @@ async def measure(bench: BenchEvim, round_trips: int, warm_up: int, block: int) 
     )
     print(UNTHROTTLED_NOTE)
     for pair in (gateway, direct):
-        label = "through evim's gateway" if pair is gateway else "straight on Prosody    "
+        label = "through evim's gateway" if pair is gateway else "straight on Prosody   "
         print(
             f"{label}: median {median(pair.times):.3f} ms, "
             f"p99 {percentile(pair.times, 0.99):.3f} ms"
