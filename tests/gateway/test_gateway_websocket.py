@@ -300,3 +300,13 @@ def test_prosody_killed_mid_session_then_back(gateway: LiveEvim) -> None:
         pytest.fail("no working stream after Prosody was restarted")
 
     asyncio.run(script())
+
+
+def test_losing_the_account_ends_the_stream_within_seconds(gateway: LiveEvim) -> None:
+    async def script() -> None:
+        client, _jid = await start(gateway, logged_in(gateway, "camille"))
+        await asyncio.to_thread(gateway.evim, "accounts", "remove", "camille")
+        ending = await client.receive_until("stream:error")  # within EVIM_GATEWAY_RECHECK_SECONDS
+        assert "The chat ended: the Jabber account changed." in ending
+
+    asyncio.run(script())

@@ -425,6 +425,7 @@ async def _create(send: Send, owner: StreamOwner, body: RequestBody, rid: int) -
     stream = registry.OpenStream(
         user_id=owner.user_id,
         session_key=owner.session_key,
+        jid=owner.jid,
         loop=asyncio.get_running_loop(),
         end=relay.request_end,
     )

@@ -11,11 +11,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from evim.gateway.relay import StreamOwner
+
 
 @dataclass(eq=False)
 class OpenStream:
     user_id: int
     session_key: str
+    jid: str
     loop: asyncio.AbstractEventLoop
     end: Callable[[str], None]  # called on the stream's loop with the reason
     ended: bool = field(default=False)
@@ -38,6 +41,15 @@ def remove(stream: OpenStream) -> None:
         streams.discard(stream)
         if not streams:
             del _streams[stream.user_id]
+
+
+def owners() -> list[StreamOwner]:
+    """Whose every open stream is."""
+    return [
+        StreamOwner(stream.user_id, stream.session_key, stream.jid)
+        for streams in _streams.values()
+        for stream in streams
+    ]
 
 
 def end_streams(*, user_id: int, session_key: str | None = None, reason: str) -> int:

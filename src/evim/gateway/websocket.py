@@ -21,7 +21,8 @@ from django.http.request import split_domain_port, validate_host
 
 from evim.gateway import registry, tokens
 from evim.gateway.metrics import METRICS
-from evim.gateway.owners import Refusal, owner_for_session, still_allowed, stored_password
+from evim.gateway.owners import Refusal, owner_for_session, stored_password, verdicts_for
+from evim.gateway.permissions import PermissionChecker
 from evim.gateway.relay import Relay, RelayHooks, RelayLimits, StreamOwner
 from evim.gateway.upstream import AuthenticatedUpstream
 from evim.gateway.upstream.tcp import connect_tcp
@@ -118,6 +119,7 @@ async def websocket_application(scope: Scope, receive: Receive, send: Send) -> N
     stream = registry.OpenStream(
         user_id=owner.user_id,
         session_key=owner.session_key,
+        jid=owner.jid,
         loop=asyncio.get_running_loop(),
         end=relay.request_end,
     )
@@ -131,6 +133,14 @@ async def websocket_application(scope: Scope, receive: Receive, send: Send) -> N
         METRICS.sessions_open -= 1
         registry.remove(stream)
         logger.info("Gateway: stream closed for user %s", owner.user_id)
+
+
+# One batch check per interval for every stream of this process (see permissions.py).
+PERMISSIONS = PermissionChecker(
+    batch=verdicts_for,
+    owners=registry.owners,
+    max_age=settings.EVIM_GATEWAY_RECHECK_SECONDS,
+)
 
 
 def limits_from_settings() -> RelayLimits:
@@ -163,6 +173,6 @@ def hooks_for(owner: StreamOwner) -> RelayHooks:
         return await connect_tcp(jid=owner.jid, password=password, timeout=timeout)
 
     async def allowed() -> str | None:
-        return await sync_to_async(still_allowed)(owner)
+        return await PERMISSIONS.verdict(owner)
 
     return RelayHooks(redeem_token=redeem, connect_upstream=connect, still_allowed=allowed)
