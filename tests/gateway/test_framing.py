@@ -754,3 +754,15 @@ def test_client_frame_type_is_a_named_tuple() -> None:
     frame = parse_client_frame("<r xmlns='urn:xmpp:sm:3'/>")
     assert isinstance(frame, ClientFrame)
     assert frame == (FrameKind.ELEMENT, "r", "urn:xmpp:sm:3", {}, "<r xmlns='urn:xmpp:sm:3'/>")
+
+
+@pytest.mark.parametrize(
+    "banner", [b"SSH-2.0-OpenSSH_9.2\r\n", b"HTTP/1.1 400 Bad Request\r\n", b"\r\n  S"]
+)
+def test_a_server_that_is_not_xmpp_is_refused_at_once(banner: bytes) -> None:
+    """No waiting for a '>' that may never come: the first byte that is not '<' says it."""
+    for piece in (banner, banner[: banner.index(banner.strip()[:1]) + 1]):
+        with pytest.raises(FrameError) as refused:
+            StreamSplitter().feed(piece)
+        assert refused.value.condition == "not-well-formed"
+        assert "not an XMPP server" in refused.value.detail

@@ -468,7 +468,12 @@ class StreamSplitter:
         elif len(buffer) - position < 6 and b"<?xml ".startswith(buffer[position:]):
             return False
         found = _NOT_SPACE.search(buffer, position)
-        if found is None or found.start() + 1 >= len(buffer):
+        if found is None:
+            return False
+        if buffer[found.start()] != ord("<"):
+            # Not XML at all (an SSH or HTTP banner...): say so now rather than wait for a '>'.
+            raise FrameError("not-well-formed", "the server sent no XML stream: not an XMPP server")
+        if found.start() + 1 >= len(buffer):
             return False
         if buffer[found.start()] == ord("<"):
             following = buffer[found.start() + 1]
