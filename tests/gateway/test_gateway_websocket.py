@@ -307,6 +307,7 @@ def test_losing_the_account_ends_the_stream_within_seconds(gateway: LiveEvim) ->
         client, _jid = await start(gateway, logged_in(gateway, "camille"))
         await asyncio.to_thread(gateway.evim, "accounts", "remove", "camille")
         ending = await client.receive_until("stream:error")  # within EVIM_GATEWAY_RECHECK_SECONDS
-        assert "The chat ended: the Jabber account changed." in ending
+        # In the user's language (Camille reads the back office in French).
+        assert "La messagerie s’est arrêtée : le compte Jabber a changé." in ending
 
     asyncio.run(script())

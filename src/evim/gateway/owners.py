@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext_noop
 
 from evim.backoffice.models import User
 from evim.gateway.relay import StreamOwner
@@ -30,7 +31,7 @@ class Refusal:
 def owner_for_session(session_key: str | None) -> StreamOwner | Refusal:
     """The logged-in user of this back-office session with their Jabber account, or why not."""
     if not get_messaging_config().enabled:
-        return Refusal(404, "messaging is disabled")
+        return Refusal(404, gettext_noop("messaging is disabled"))
     if not session_key:
         return Refusal(403, "not logged in")
     request = HttpRequest()
@@ -41,14 +42,16 @@ def owner_for_session(session_key: str | None) -> StreamOwner | Refusal:
     account = JabberAccount.objects.filter(user=user).first()
     if account is None:
         return Refusal(403, "no Jabber account")
-    return StreamOwner(user_id=user.pk, session_key=session_key, jid=account.jid)
+    return StreamOwner(
+        user_id=user.pk, session_key=session_key, jid=account.jid, language=user.language
+    )
 
 
 def verdicts_for(owners: Collection[StreamOwner]) -> dict[StreamOwner, str | None]:
     """For each stream owner: None while they may go on, else why not — in a few queries
     for all of them (sessions, users, accounts), however many streams are open."""
     if not get_messaging_config().enabled:
-        return dict.fromkeys(owners, "messaging is disabled")
+        return dict.fromkeys(owners, gettext_noop("messaging is disabled"))
     store_class = import_module(settings.SESSION_ENGINE).SessionStore
     sessions: dict[str, dict[str, Any]] = {}
     for key in {owner.session_key for owner in owners}:
@@ -71,9 +74,9 @@ def verdicts_for(owners: Collection[StreamOwner]) -> dict[StreamOwner, str | Non
                 session.get(auth.HASH_SESSION_KEY, ""), user.get_session_auth_hash()
             )
         ):
-            verdicts[owner] = "logged out"
+            verdicts[owner] = gettext_noop("logged out")
         elif jids.get(owner.user_id) != owner.jid:
-            verdicts[owner] = "the Jabber account changed"
+            verdicts[owner] = gettext_noop("the Jabber account changed")
         else:
             verdicts[owner] = None
     return verdicts

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from xml.etree import ElementTree
 
+from django.utils.translation import gettext_noop
+
 from evim.gateway import stanzas
 from evim.gateway.framing import ClientFrame, FrameError, FrameKind, parse_client_frame
 from evim.gateway.metrics import METRICS
@@ -53,6 +55,8 @@ class StreamOwner:
     user_id: int
     session_key: str
     jid: str
+    #: The back-office language, for the texts the user may see (not part of identity).
+    language: str = field(default="fr", compare=False)
 
     @property
     def domain(self) -> str:
@@ -81,6 +85,8 @@ class RelayHooks:
     connect_upstream: Callable[[], Awaitable[AuthenticatedUpstream]]
     #: None while the owner may keep the stream, else why not (session or account gone).
     still_allowed: Callable[[], Awaitable[str | None]]
+    #: A text the user may see, in their language (texts are marked with gettext_noop).
+    translate: Callable[[str], str] = str
 
 
 class StreamEnded(Exception):
@@ -159,7 +165,9 @@ class Relay:
             METRICS.authentication_failures["token"] += 1
             logger.warning("Gateway: authentication refused for user %s", self.owner.user_id)
             await self.browser.send(
-                stanzas.sasl_failure_frame("not-authorized", "Log in to the back office again.")
+                stanzas.sasl_failure_frame(
+                    "not-authorized", self._(gettext_noop("Log in to the back office again."))
+                )
             )
             raise StreamEnded(None, "authentication refused")
         try:
@@ -171,14 +179,22 @@ class Relay:
                 await self.browser.send(
                     stanzas.sasl_failure_frame(
                         "temporary-auth-failure",
-                        "The Jabber server refused the stored password: ask an administrator "
-                        "to check the account on the Messagerie page.",
+                        self._(
+                            gettext_noop(
+                                "The Jabber server refused the stored password: ask an "
+                                "administrator to check the account on the Messagerie page."
+                            )
+                        ),
                     )
                 )
                 raise StreamEnded(None, "upstream refused the stored credentials") from None
             raise StreamEnded(
                 "remote-connection-failed",
-                "The chat server cannot be reached right now. Try again in a moment.",
+                self._(
+                    gettext_noop(
+                        "The chat server cannot be reached right now. Try again in a moment."
+                    )
+                ),
             ) from None
         await self.browser.send(stanzas.sasl_success_frame())
         self._expect_open(await self._next_frame())
@@ -216,7 +232,9 @@ class Relay:
                 await self._close_upstream(clean=False)
                 return
             if not self.bucket.take():
-                raise StreamEnded("policy-violation", "Too many messages at once.")
+                raise StreamEnded(
+                    "policy-violation", self._(gettext_noop("Too many messages at once."))
+                )
             frame = self._parse(text)
             if frame.kind is FrameKind.CLOSE:
                 await self._close_upstream(clean=True)
@@ -242,7 +260,8 @@ class Relay:
             self.upstream = None
             METRICS.upstream_errors[error.condition] += 1
             raise StreamEnded(
-                "remote-connection-failed", "The connection to the chat server was lost."
+                "remote-connection-failed",
+                self._(gettext_noop("The connection to the chat server was lost.")),
             ) from error
 
     async def _watch_permission(self) -> None:
@@ -255,16 +274,22 @@ class Relay:
             except TimeoutError:
                 reason = await self.hooks.still_allowed()
             if reason is not None:
-                raise StreamEnded("not-authorized", f"The chat ended: {reason}.")
+                text = self._(gettext_noop("The chat ended: %(reason)s."))
+                raise StreamEnded("not-authorized", text % {"reason": self._(reason)})
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _(self, text: str) -> str:
+        return self.hooks.translate(text)
 
     async def _next_frame(self) -> ClientFrame:
         text = await self.browser.receive()
         if text is None:
             raise StreamEnded(None, "the browser went away")
         if not self.bucket.take():
-            raise StreamEnded("policy-violation", "Too many messages at once.")
+            raise StreamEnded(
+                "policy-violation", self._(gettext_noop("Too many messages at once."))
+            )
         return self._parse(text)
 
     def _parse(self, text: str) -> ClientFrame:

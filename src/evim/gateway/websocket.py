@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from django.utils import translation
 
 from evim.gateway import registry, tokens
 from evim.gateway.metrics import METRICS
@@ -175,4 +176,13 @@ def hooks_for(owner: StreamOwner) -> RelayHooks:
     async def allowed() -> str | None:
         return await PERMISSIONS.verdict(owner)
 
-    return RelayHooks(redeem_token=redeem, connect_upstream=connect, still_allowed=allowed)
+    def translate(text: str) -> str:
+        with translation.override(owner.language):
+            return translation.gettext(text)
+
+    return RelayHooks(
+        redeem_token=redeem,
+        connect_upstream=connect,
+        still_allowed=allowed,
+        translate=translate,
+    )
