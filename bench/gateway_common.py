@@ -20,9 +20,7 @@ import json
 import math
 import os
 import re
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,9 +34,7 @@ from websockets.typing import Origin, Subprotocol
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fixtures.http_session import BackOfficeSession
-from tests.fixtures.live_evim import PASSWORD, SEED, LiveEvim
-from tests.fixtures.processes import evim_environment, free_port, run_evim, wait_until_serving
-from tests.fixtures.prosody import free_ports
+from tests.fixtures.live_evim import LiveEvim, running_evim
 
 from evim.gateway.upstream.sasl import authenticate
 
@@ -76,14 +72,13 @@ READ_PASSWORDS = (
 @dataclass(frozen=True)
 class BenchEvim:
     instance: LiveEvim
-    process: subprocess.Popen[bytes]
     #: The real Jabber passwords, by JID (for the direct leg).
     passwords: dict[str, str]
 
     @property
     def prosody_pid(self) -> int:
         """The managed Prosody: the child of ``evim run`` whose command line names it."""
-        for pid in child_pids(self.process.pid):
+        for pid in child_pids(self.instance.pid):
             if b"prosody" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 return pid
         raise RuntimeError("no managed Prosody under evim run")
@@ -99,44 +94,15 @@ class BenchEvim:
 
 @contextlib.contextmanager
 def bench_evim(extra_environment: Mapping[str, str] | None = None) -> Iterator[BenchEvim]:
-    """``evim run`` on free ports with its managed Prosody, as ``running_evim`` of the tests
-    starts it, plus ``extra_environment``; camille and jeanne get Jabber accounts."""
-    with tempfile.TemporaryDirectory(prefix="evim-bench-") as directory:
-        data_dir = Path(directory)
-        (data_dir / "project.yml").write_text(
-            "all:\n  messaging:\n    enable: true\n    chatrooms: [lilas@conference.localhost]\n"
-        )
-        port = free_port()
-        c2s_port, http_port = free_ports(2)
-        environment = evim_environment(
-            data_dir,
-            EVIM_STRUCTURE_NAME="Théâtre des Lilas",
-            EVIM_XMPP_C2S_PORT=str(c2s_port),
-            EVIM_XMPP_HTTP_PORT=str(http_port),
-            **dict(extra_environment or {}),
-        )
-        run_evim("migrate", "--no-input", environment=environment)
-        run_evim("shell", "-c", SEED, environment=environment)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "evim", "run", "--port", str(port)],
-            env=environment,
-            stdout=(data_dir / "evim.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_serving(f"{url}/login/", process)
-            instance = LiveEvim(url, data_dir, PASSWORD, environment, c2s_port, http_port)
-            instance.evim("accounts", "provision", "camille", "jeanne")
-            output = instance.evim("shell", "--verbosity=0", "-c", READ_PASSWORDS).stdout
-            yield BenchEvim(instance, process, json.loads(output.strip().splitlines()[-1]))
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    """``evim run`` as the tests start it (``running_evim``), plus ``extra_environment``;
+    camille and jeanne get Jabber accounts."""
+    with (
+        tempfile.TemporaryDirectory(prefix="evim-bench-") as directory,
+        running_evim(Path(directory), extra_environment) as instance,
+    ):
+        instance.evim("accounts", "provision", "camille", "jeanne")
+        output = instance.evim("shell", "--verbosity=0", "-c", READ_PASSWORDS).stdout
+        yield BenchEvim(instance, json.loads(output.strip().splitlines()[-1]))
 
 
 # --- the two ways in -----------------------------------------------------------------------

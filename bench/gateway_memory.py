@@ -75,7 +75,7 @@ def kib_per_session(before: int, after: int, sessions: int) -> float:
 
 
 async def measure(bench: BenchEvim, sessions: int, batch: int, idle_seconds: float) -> None:
-    evim_pid, prosody_pid = bench.process.pid, bench.prosody_pid
+    evim_pid, prosody_pid = bench.instance.pid, bench.prosody_pid
     fetcher = CredentialsFetcher(log_in(bench, "camille"))
     opened: list[ClientConnection] = []
     try:

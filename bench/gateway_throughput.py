@@ -70,7 +70,7 @@ class Leg:
 
     async def round(self, bench: BenchEvim, count: int, *, record: bool) -> None:
         counting = asyncio.create_task(self._count(count))
-        evim_cpu, prosody_cpu = cpu_seconds(bench.process.pid), cpu_seconds(bench.prosody_pid)
+        evim_cpu, prosody_cpu = cpu_seconds(bench.instance.pid), cpu_seconds(bench.prosody_pid)
         started = now()
         for _ in range(count):
             self.sent += 1
@@ -83,7 +83,7 @@ class Leg:
             self.messages += count
             self.seconds += finished - started
             self.round_rates.append(count / (finished - started))
-            self.evim_cpu += cpu_seconds(bench.process.pid) - evim_cpu
+            self.evim_cpu += cpu_seconds(bench.instance.pid) - evim_cpu
             self.prosody_cpu += cpu_seconds(bench.prosody_pid) - prosody_cpu
 
     @property
