@@ -28,7 +28,13 @@ from evim.gateway.upstream.websocket import CLEAN_CLOSE, WebSocketUpstream, conn
 from evim.xmpp.addresses import ServerAddress, ServerLocator
 from tests.fixtures.dns import LocalDnsServer
 from tests.fixtures.prosody import RunningProsody, free_ports
-from tests.gateway.test_upstream_websocket import bind, enable_resumption, receive_until, run
+from tests.gateway.test_upstream_websocket import (
+    bind,
+    enable_resumption,
+    receive_until,
+    run,
+    try_resume,
+)
 
 TIMEOUT = 10.0
 CLIENT_NS = "jabber:client"
@@ -79,16 +85,6 @@ def same_form(tcp_frame: str, websocket_frame: str) -> None:
     tcp_element = ElementTree.fromstring(tcp_frame)
     websocket_element = ElementTree.fromstring(websocket_frame)
     assert shape(tcp_element) == shape(websocket_element)
-
-
-async def try_resume(prosody: RunningProsody, jid: str, password: str, previd: str) -> str:
-    """The answer of a new TCP stream that asks to resume ``previd``."""
-    upstream = await tcp_upstream(prosody, jid, password)
-    try:
-        await upstream.send(f"<resume xmlns='urn:xmpp:sm:3' previd='{previd}' h='0'/>")
-        return await receive_until(upstream, "<resumed |<failed ")
-    finally:
-        await upstream.close()
 
 
 # --- against Prosody ------------------------------------------------------------------------
@@ -306,70 +302,6 @@ def test_a_server_that_never_answers_is_connection_timeout() -> None:
         run(scenario())
 
 
-def test_abort_keeps_the_session_for_resumption(managed_prosody: RunningProsody) -> None:
-    jid = managed_prosody.register("tcp-sm-abort", "sm-secret")
-
-    async def scenario() -> None:
-        upstream = await tcp_upstream(managed_prosody, jid, "sm-secret")
-        await bind(upstream)
-        previd = await enable_resumption(upstream)
-        await upstream.abort()
-        with pytest.raises(UpstreamClosed) as raised:
-            await upstream.receive()
-        assert raised.value.condition == CLEAN_CLOSE
-
-        answer = await try_resume(managed_prosody, jid, "sm-secret", previd)
-        assert answer.startswith("<resumed ") and f"previd='{previd}'" in answer, answer
-        assert "xmlns='urn:xmpp:sm:3'" in start_tag(answer)
-
-    run(scenario())
-
-
-def test_close_ends_the_session(managed_prosody: RunningProsody) -> None:
-    jid = managed_prosody.register("tcp-sm-close", "sm-secret")
-
-    async def scenario() -> None:
-        upstream = await tcp_upstream(managed_prosody, jid, "sm-secret")
-        await bind(upstream)
-        previd = await enable_resumption(upstream)
-        await upstream.close()
-        with pytest.raises(UpstreamClosed) as raised:
-            await upstream.receive()
-        assert raised.value.condition == CLEAN_CLOSE
-        with pytest.raises(UpstreamClosed):
-            await upstream.send("<presence xmlns='jabber:client'/>")
-
-        answer = await try_resume(managed_prosody, jid, "sm-secret", previd)
-        assert answer.startswith("<failed "), answer
-
-    run(scenario())
-
-
-def test_a_stream_error_from_the_server_ends_receive(managed_prosody: RunningProsody) -> None:
-    """A second session binding the same resource makes Prosody replace the first one
-    with a <stream:error><conflict/>: its receive() raises UpstreamClosed("conflict")."""
-    jid = managed_prosody.register("tcp-conflict", "conflict-secret")
-
-    async def scenario() -> None:
-        first = await tcp_upstream(managed_prosody, jid, "conflict-secret")
-        second = await tcp_upstream(managed_prosody, jid, "conflict-secret")
-        try:
-            await bind(first, "same")
-            await bind(second, "same")
-            with pytest.raises(UpstreamClosed) as raised:
-                await receive_until(first, "never matches: the stream ends first")
-            assert raised.value.condition == "conflict"
-            with pytest.raises(UpstreamClosed):  # and keeps saying so
-                await first.receive()
-            with pytest.raises(UpstreamClosed):
-                await first.send("<presence xmlns='jabber:client'/>")
-        finally:
-            await first.abort()
-            await second.close()
-
-    run(scenario())
-
-
 def test_close_does_not_wait_on_unread_frames(managed_prosody: RunningProsody) -> None:
     """Frames nobody reads, over HIGH_WATER, pause reading from the server; close()
     must still see Prosody end the connection at once, not after its timeout."""
@@ -400,7 +332,9 @@ def test_close_does_not_wait_on_unread_frames(managed_prosody: RunningProsody) -
             assert time.monotonic() - started < TIMEOUT / 4
         finally:
             await chatty.close()
-        answer = await try_resume(managed_prosody, jid, "unread-secret", previd)
+        answer = await try_resume(
+            managed_prosody, jid, "unread-secret", previd, connect=tcp_upstream
+        )
         assert answer.startswith("<failed "), answer
 
     run(scenario())

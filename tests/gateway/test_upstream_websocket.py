@@ -7,7 +7,7 @@ import asyncio
 import re
 import socket
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -16,7 +16,6 @@ import pytest
 
 from evim.gateway.upstream import AuthenticatedUpstream, UpstreamClosed, UpstreamError
 from evim.gateway.upstream.websocket import (
-    CLEAN_CLOSE,
     WebSocketUpstream,
     connect_websocket,
     plain_allowed,
@@ -80,9 +79,14 @@ async def enable_resumption(upstream: AuthenticatedUpstream) -> str:
     return found.group(1)
 
 
-async def try_resume(prosody: RunningProsody, jid: str, password: str, previd: str) -> str:
-    """The answer of a new stream that asks to resume ``previd``."""
-    upstream = await upstream_for(prosody, jid, password)
+Connect = Callable[[RunningProsody, str, str], Awaitable[AuthenticatedUpstream]]
+
+
+async def try_resume(
+    prosody: RunningProsody, jid: str, password: str, previd: str, *, connect: Connect
+) -> str:
+    """The answer of a new stream (made by ``connect``) that asks to resume ``previd``."""
+    upstream = await connect(prosody, jid, password)
     try:
         await upstream.send(f"<resume xmlns='urn:xmpp:sm:3' previd='{previd}' h='0'/>")
         return await receive_until(upstream, "<resumed |<failed ")
@@ -227,68 +231,6 @@ def test_a_server_that_never_answers_is_connection_timeout() -> None:
         run(scenario())
 
 
-def test_abort_keeps_the_session_for_resumption(managed_prosody: RunningProsody) -> None:
-    jid = managed_prosody.register("ws-sm-abort", "sm-secret")
-
-    async def scenario() -> None:
-        upstream = await upstream_for(managed_prosody, jid, "sm-secret")
-        full_jid = await bind(upstream)
-        previd = await enable_resumption(upstream)
-        await upstream.abort()
-        with pytest.raises(UpstreamClosed) as raised:
-            await upstream.receive()
-        assert raised.value.condition == CLEAN_CLOSE
-
-        answer = await try_resume(managed_prosody, jid, "sm-secret", previd)
-        assert answer.startswith("<resumed ") and f"previd='{previd}'" in answer, answer
-        assert full_jid.startswith(f"{jid}/")
-
-    run(scenario())
-
-
-def test_close_ends_the_session(managed_prosody: RunningProsody) -> None:
-    jid = managed_prosody.register("ws-sm-close", "sm-secret")
-
-    async def scenario() -> None:
-        upstream = await upstream_for(managed_prosody, jid, "sm-secret")
-        await bind(upstream)
-        previd = await enable_resumption(upstream)
-        await upstream.close()
-        with pytest.raises(UpstreamClosed) as raised:
-            await upstream.receive()
-        assert raised.value.condition == CLEAN_CLOSE
-
-        answer = await try_resume(managed_prosody, jid, "sm-secret", previd)
-        assert answer.startswith("<failed "), answer
-
-    run(scenario())
-
-
-def test_a_stream_error_from_the_server_ends_receive(managed_prosody: RunningProsody) -> None:
-    """A second session binding the same resource makes Prosody replace the first one
-    with a <stream:error><conflict/>: its receive() raises UpstreamClosed("conflict")."""
-    jid = managed_prosody.register("ws-conflict", "conflict-secret")
-
-    async def scenario() -> None:
-        first = await upstream_for(managed_prosody, jid, "conflict-secret")
-        second = await upstream_for(managed_prosody, jid, "conflict-secret")
-        try:
-            await bind(first, "same")
-            await bind(second, "same")
-            with pytest.raises(UpstreamClosed) as raised:
-                await receive_until(first, "never matches: the stream ends first")
-            assert raised.value.condition == "conflict"
-            with pytest.raises(UpstreamClosed):  # and keeps saying so
-                await first.receive()
-            with pytest.raises(UpstreamClosed):
-                await first.send("<presence xmlns='jabber:client'/>")
-        finally:
-            await first.abort()
-            await second.close()
-
-    run(scenario())
-
-
 def test_close_does_not_wait_on_unread_frames(managed_prosody: RunningProsody) -> None:
     """Frames nobody reads fill websockets' queue, which then stops reading the socket;
     close() must still see Prosody end the connection, at once and not after its timeout."""
@@ -318,7 +260,9 @@ def test_close_does_not_wait_on_unread_frames(managed_prosody: RunningProsody) -
             assert time.monotonic() - started < TIMEOUT / 4
         finally:
             await chatty.close()
-        answer = await try_resume(managed_prosody, jid, "unread-secret", previd)
+        answer = await try_resume(
+            managed_prosody, jid, "unread-secret", previd, connect=upstream_for
+        )
         assert answer.startswith("<failed "), answer
 
     run(scenario())
