@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
-from evim.backoffice.decorators import administrator_required
+from evim.backoffice.decorators import View, administrator_required
 from evim.backoffice.models import User
 from evim.backoffice.requests import current_user
 from evim.lib.errors import EvimError
@@ -36,8 +36,6 @@ from evim.messaging.models import JabberAccount, MessagingPreferences
 from evim.messaging.outcomes import OutcomeText, text_for
 from evim.messaging.project_config import get_messaging_config
 from evim.xmpp.connection_test import ConnectionTestResult, Outcome
-
-View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 
 def messaging_enabled(view: View) -> View:
