@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "evim.settings")
@@ -18,12 +19,27 @@ GATEWAY_BOSH_PATH = "/http-bind"
 def build_application() -> ASGIApp:
     django_app = get_asgi_application()  # sets Django up: the gateway's imports need it
     from evim.gateway.bosh import bosh_application
+    from evim.gateway.prepared import PREPARED
     from evim.gateway.websocket import websocket_application
 
     static = StaticFiles(root=settings.STATIC_ROOT, prefix=settings.STATIC_URL)
 
+    async def lifespan(receive: Receive, send: Send) -> None:
+        """The server's start and stop: upstream logins are prepared only while serving."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                PREPARED.serve_on(asyncio.get_running_loop())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await PREPARED.close_all()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
     async def application(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+        elif scope["type"] == "websocket":
             if scope["path"] == GATEWAY_WEBSOCKET_PATH:
                 await websocket_application(scope, receive, send)
             else:

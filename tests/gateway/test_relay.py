@@ -70,7 +70,8 @@ def hooks(
     async def redeem(token: str) -> bool:
         return token == "good-token"
 
-    async def connect() -> AuthenticatedUpstream:
+    async def connect(token: str) -> AuthenticatedUpstream:
+        assert token == "good-token"  # only a redeemed token leads upstream
         if isinstance(upstream, UpstreamError):
             raise upstream
         return upstream

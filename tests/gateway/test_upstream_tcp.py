@@ -20,7 +20,7 @@ from xml.sax.saxutils import escape
 import pytest
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from evim.gateway import websocket as gateway_websocket
+from evim.gateway import hooks as gateway_hooks
 from evim.gateway.relay import StreamOwner
 from evim.gateway.upstream import AuthenticatedUpstream, UpstreamClosed, UpstreamError
 from evim.gateway.upstream.tcp import HIGH_WATER, TcpUpstream, connect_tcp
@@ -343,10 +343,10 @@ def test_close_does_not_wait_on_unread_frames(managed_prosody: RunningProsody) -
 def test_the_gateway_relays_accounts_of_other_servers_over_tcp(
     managed_prosody: RunningProsody, settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """hooks_for(): the managed server's accounts through its WebSocket, any other
+    """connect_upstream_for(): the managed server's accounts through its WebSocket, any other
     server's over TCP (here the same Prosody, configured as an external server)."""
     jid = managed_prosody.register("tcp-hooks", "hooks-secret")
-    monkeypatch.setattr(gateway_websocket, "stored_password", lambda owner: "hooks-secret")
+    monkeypatch.setattr(gateway_hooks, "stored_password", lambda owner: "hooks-secret")
     owner = StreamOwner(user_id=1, session_key="session", jid=jid)
     settings.EVIM_XMPP_DOMAIN = managed_prosody.domain
     settings.EVIM_XMPP_HOST = managed_prosody.c2s_host
@@ -357,7 +357,7 @@ def test_the_gateway_relays_accounts_of_other_servers_over_tcp(
     settings.EVIM_XMPP_TIMEOUT = 10
 
     async def connect(expected: type[AuthenticatedUpstream]) -> None:
-        upstream = await gateway_websocket.hooks_for(owner).connect_upstream()
+        upstream = await gateway_hooks.connect_upstream_for(owner)
         try:
             assert isinstance(upstream, expected)
             assert (await bind(upstream)).startswith(f"{jid}/")

@@ -41,18 +41,11 @@ from django.conf import settings
 
 from evim.gateway import registry
 from evim.gateway.framing import CLIENT_NS, FRAMING_NS, escape_attribute
+from evim.gateway.hooks import hooks_for, limits_from_settings
 from evim.gateway.metrics import METRICS
 from evim.gateway.owners import Refusal, owner_for_session
 from evim.gateway.relay import Relay, StreamOwner
-from evim.gateway.websocket import (
-    Receive,
-    Scope,
-    Send,
-    _headers,
-    hooks_for,
-    limits_from_settings,
-    origin_allowed,
-)
+from evim.gateway.websocket import Receive, Scope, Send, _headers, origin_allowed
 
 logger = logging.getLogger("evim.gateway")
 

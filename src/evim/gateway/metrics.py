@@ -22,6 +22,8 @@ class GatewayMetrics:
     authentication_failures: Counter[str] = field(default_factory=Counter)
     upstream_errors: Counter[str] = field(default_factory=Counter)
     frames_refused: Counter[str] = field(default_factory=Counter)
+    #: Upstream logins prepared at token issue, by outcome (prepared.py).
+    upstreams_prepared: Counter[str] = field(default_factory=Counter)
 
     def exposition(self) -> str:
         """The Prometheus text format (version 0.0.4)."""
@@ -82,6 +84,12 @@ class GatewayMetrics:
             "counter",
             "Browser frames refused (stream ended).",
             dict(self.frames_refused),
+        )
+        metric(
+            "upstreams_prepared_total",
+            "counter",
+            "Upstream logins prepared with a token: claimed, expired, discarded, skipped.",
+            dict(self.upstreams_prepared),
         )
         return "\n".join(lines) + "\n"
 

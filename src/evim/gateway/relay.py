@@ -81,8 +81,9 @@ class RelayHooks:
 
     #: True once for a valid token of this owner (the token is then spent).
     redeem_token: Callable[[str], Awaitable[bool]]
-    #: The authenticated upstream for this owner (raises UpstreamError).
-    connect_upstream: Callable[[], Awaitable[AuthenticatedUpstream]]
+    #: The authenticated upstream for this owner, given the redeemed token (which may have
+    #: an upstream prepared with it); raises UpstreamError.
+    connect_upstream: Callable[[str], Awaitable[AuthenticatedUpstream]]
     #: None while the owner may keep the stream, else why not (session or account gone).
     still_allowed: Callable[[], Awaitable[str | None]]
     #: A text the user may see, in their language (texts are marked with gettext_noop).
@@ -171,7 +172,7 @@ class Relay:
             )
             raise StreamEnded(None, "authentication refused")
         try:
-            self.upstream = await self.hooks.connect_upstream()
+            self.upstream = await self.hooks.connect_upstream(token)
         except UpstreamError as error:
             METRICS.upstream_errors[error.condition] += 1
             logger.warning("Gateway: upstream for %s failed: %s", self.owner.jid, error.detail)

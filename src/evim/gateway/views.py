@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -7,7 +8,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from evim.backoffice.requests import current_user
+from evim.gateway.hooks import connect_upstream_for
 from evim.gateway.metrics import METRICS
+from evim.gateway.prepared import PREPARED
+from evim.gateway.relay import StreamOwner
 from evim.gateway.tokens import issue_token
 from evim.messaging.models import JabberAccount
 from evim.messaging.project_config import get_messaging_config
@@ -27,7 +31,15 @@ def credentials(request: HttpRequest) -> JsonResponse:
     account = JabberAccount.objects.filter(user=user).first()
     if account is None or request.session.session_key is None:
         raise Http404
-    token = issue_token(user_id=user.pk, session_key=request.session.session_key)
+    session_key = request.session.session_key
+    token = issue_token(user_id=user.pk, session_key=session_key)
+    # The browser opens its stream next: log in upstream meanwhile (see prepared.py).
+    PREPARED.prepare(
+        token,
+        owner=StreamOwner(user.pk, session_key, account.jid, language=user.language),
+        connect=connect_upstream_for,
+        lifetime=settings.EVIM_GATEWAY_TOKEN_SECONDS,
+    )
     return JsonResponse({"jid": account.jid, "password": token})
 
 

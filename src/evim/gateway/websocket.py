@@ -18,16 +18,12 @@ from urllib.parse import urlsplit
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
-from django.utils import translation
 
-from evim.gateway import registry, tokens
+from evim.gateway import registry
+from evim.gateway.hooks import hooks_for, limits_from_settings
 from evim.gateway.metrics import METRICS
-from evim.gateway.owners import Refusal, owner_for_session, stored_password, verdicts_for
-from evim.gateway.permissions import PermissionChecker
-from evim.gateway.relay import Relay, RelayHooks, RelayLimits, StreamOwner
-from evim.gateway.upstream import AuthenticatedUpstream
-from evim.gateway.upstream.tcp import connect_tcp
-from evim.gateway.upstream.websocket import connect_websocket
+from evim.gateway.owners import Refusal, owner_for_session
+from evim.gateway.relay import Relay
 
 logger = logging.getLogger("evim.gateway")
 
@@ -134,55 +130,3 @@ async def websocket_application(scope: Scope, receive: Receive, send: Send) -> N
         METRICS.sessions_open -= 1
         registry.remove(stream)
         logger.info("Gateway: stream closed for user %s", owner.user_id)
-
-
-# One batch check per interval for every stream of this process (see permissions.py).
-PERMISSIONS = PermissionChecker(
-    batch=verdicts_for,
-    owners=registry.owners,
-    max_age=settings.EVIM_GATEWAY_RECHECK_SECONDS,
-)
-
-
-def limits_from_settings() -> RelayLimits:
-    return RelayLimits(
-        max_stanza_bytes=settings.EVIM_GATEWAY_MAX_STANZA_BYTES,
-        frames_per_second=settings.EVIM_GATEWAY_FRAMES_PER_SECOND,
-        frame_burst=settings.EVIM_GATEWAY_FRAME_BURST,
-        recheck_seconds=settings.EVIM_GATEWAY_RECHECK_SECONDS,
-    )
-
-
-def hooks_for(owner: StreamOwner) -> RelayHooks:
-    async def redeem(token: str) -> bool:
-        return await sync_to_async(tokens.redeem_token)(
-            token, user_id=owner.user_id, session_key=owner.session_key
-        )
-
-    async def connect() -> AuthenticatedUpstream:
-        password = await sync_to_async(stored_password)(owner)
-        timeout = float(settings.EVIM_XMPP_TIMEOUT)
-        if settings.EVIM_XMPP_SERVER == "managed" and owner.domain == settings.EVIM_XMPP_DOMAIN:
-            return await connect_websocket(
-                url=f"ws://127.0.0.1:{settings.EVIM_XMPP_HTTP_PORT}/xmpp-websocket",
-                domain=owner.domain,
-                jid=owner.jid,
-                password=password,
-                timeout=timeout,
-            )
-        # Any other server (an external one, or another domain): an XMPP stream over TCP.
-        return await connect_tcp(jid=owner.jid, password=password, timeout=timeout)
-
-    async def allowed() -> str | None:
-        return await PERMISSIONS.verdict(owner)
-
-    def translate(text: str) -> str:
-        with translation.override(owner.language):
-            return translation.gettext(text)
-
-    return RelayHooks(
-        redeem_token=redeem,
-        connect_upstream=connect,
-        still_allowed=allowed,
-        translate=translate,
-    )

@@ -65,18 +65,23 @@ OUTPUT_LINES_KEPT = 40
 LINES_IN_ERRORS = 12
 
 
-def _parent_death_signal() -> Callable[[], None] | None:
-    """A ``preexec_fn`` asking Linux to SIGTERM the child when its parent dies."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
+def _child_setup() -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets its own process group (signals to evim's terminal
+    do not reach it; evim stops it itself) and, on Linux, a SIGTERM when its parent dies.
+
+    Done here rather than with ``process_group=0``, which uvloop's loop does not accept.
+    """
+    prctl = None
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
     parent = os.getpid()
     death_signal = int(signal.SIGTERM)
 
     def preexec() -> None:  # runs in the child, between fork and exec
+        os.setpgid(0, 0)
+        if prctl is None:
+            return
         prctl(PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl: act as if just now
             os.kill(os.getpid(), death_signal)
@@ -311,8 +316,7 @@ class ProsodySupervisor:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 cwd=self.layout.directory,
-                process_group=0,
-                preexec_fn=_parent_death_signal(),
+                preexec_fn=_child_setup(),
             )
         except OSError as error:
             raise ProsodyStartError(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -10,6 +9,7 @@ from django.conf import settings
 
 from evim.backoffice.demo.seed import DemoLogin, seed_demo
 from evim.backoffice.management.commands.run import Command as RunCommand
+from evim.lib.event_loop import run_event_loop
 from evim.messaging.actions import do_provision_accounts, users_without_account
 from evim.messaging.models import JabberAccount
 
@@ -23,7 +23,7 @@ class Command(RunCommand):
     def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
         self.prepare()
         logins = seed_demo(passwords_file=settings.EVIM_DATA_DIR / "demo-logins.json")
-        asyncio.run(
+        run_event_loop(
             self.serve(
                 host=host,
                 port=port,

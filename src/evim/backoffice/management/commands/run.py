@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from evim.lib.event_loop import run_event_loop
 from evim.managed_server.control import managed_server_for_run
 from evim.messaging.project_config import get_messaging_config
 
@@ -38,7 +39,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
         self.prepare()
-        asyncio.run(self.serve(host=host, port=port))
+        run_event_loop(self.serve(host=host, port=port))
 
     def prepare(self) -> None:
         """Bring the database and the static files up to date (quick when they are)."""
@@ -58,7 +59,7 @@ class Command(BaseCommand):
                 "evim.asgi:application",
                 host=host,
                 port=port,
-                lifespan="off",
+                lifespan="on",
                 ws="websockets-sansio",
                 ws_per_message_deflate=False,
                 proxy_headers=False,

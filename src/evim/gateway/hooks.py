@@ -1,0 +1,83 @@
+"""The relay's hooks wired to evim: tokens, stored credentials, permissions, languages.
+
+Shared by both browser-facing transports (``websocket.py``, ``bosh.py``): the relay itself
+(``relay.py``) knows nothing of Django.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.utils import translation
+
+from evim.gateway import registry, tokens
+from evim.gateway.owners import stored_password, verdicts_for
+from evim.gateway.permissions import PermissionChecker
+from evim.gateway.prepared import PREPARED
+from evim.gateway.relay import RelayHooks, RelayLimits, StreamOwner
+from evim.gateway.upstream import AuthenticatedUpstream
+from evim.gateway.upstream.tcp import connect_tcp
+from evim.gateway.upstream.websocket import connect_websocket
+
+# One batch check per interval for every stream of this process (see permissions.py).
+PERMISSIONS = PermissionChecker(
+    batch=verdicts_for,
+    owners=registry.owners,
+    max_age=settings.EVIM_GATEWAY_RECHECK_SECONDS,
+)
+
+
+def limits_from_settings() -> RelayLimits:
+    return RelayLimits(
+        max_stanza_bytes=settings.EVIM_GATEWAY_MAX_STANZA_BYTES,
+        frames_per_second=settings.EVIM_GATEWAY_FRAMES_PER_SECOND,
+        frame_burst=settings.EVIM_GATEWAY_FRAME_BURST,
+        recheck_seconds=settings.EVIM_GATEWAY_RECHECK_SECONDS,
+    )
+
+
+async def connect_upstream_for(owner: StreamOwner) -> AuthenticatedUpstream:
+    """Log in to the owner's server with their stored credentials (raises UpstreamError)."""
+    password = await sync_to_async(stored_password)(owner)
+    timeout = float(settings.EVIM_XMPP_TIMEOUT)
+    if settings.EVIM_XMPP_SERVER == "managed" and owner.domain == settings.EVIM_XMPP_DOMAIN:
+        return await connect_websocket(
+            url=f"ws://127.0.0.1:{settings.EVIM_XMPP_HTTP_PORT}/xmpp-websocket",
+            domain=owner.domain,
+            jid=owner.jid,
+            password=password,
+            timeout=timeout,
+        )
+    # Any other server (an external one, or another domain): an XMPP stream over TCP.
+    return await connect_tcp(jid=owner.jid, password=password, timeout=timeout)
+
+
+def hooks_for(owner: StreamOwner) -> RelayHooks:
+    async def redeem(token: str) -> bool:
+        redeemed: bool = await sync_to_async(tokens.redeem_token)(
+            token, user_id=owner.user_id, session_key=owner.session_key
+        )
+        if not redeemed:
+            # The token is spent whatever the outcome: so is what was prepared with it.
+            await PREPARED.discard(token)
+        return redeemed
+
+    async def connect(token: str) -> AuthenticatedUpstream:
+        prepared = await PREPARED.claim(token, owner=owner)
+        if prepared is not None:
+            return prepared
+        return await connect_upstream_for(owner)
+
+    async def allowed() -> str | None:
+        return await PERMISSIONS.verdict(owner)
+
+    def translate(text: str) -> str:
+        with translation.override(owner.language):
+            return translation.gettext(text)
+
+    return RelayHooks(
+        redeem_token=redeem,
+        connect_upstream=connect,
+        still_allowed=allowed,
+        translate=translate,
+    )
