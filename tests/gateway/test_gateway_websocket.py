@@ -161,6 +161,46 @@ def test_a_token_works_once_for_its_own_session(gateway: LiveEvim) -> None:
     asyncio.run(script())
 
 
+def prepared_upstreams(session: BackOfficeSession) -> dict[str, int]:
+    """The gateway's counts of prepared upstream logins, by outcome, from /metrics."""
+    _status, text, _headers = session.get("/metrics")
+    found = re.findall(r'evim_gateway_upstreams_prepared_total\{reason="(\w+)"\} (\d+)', text)
+    return {outcome: int(count) for outcome, count in found}
+
+
+def test_the_upstream_login_is_prepared_with_the_token(gateway: LiveEvim) -> None:
+    """Fetching credentials starts the upstream login; the token's stream takes it over,
+    and a token refused to another session takes its prepared login down with it."""
+
+    async def script() -> None:
+        session = logged_in(gateway, "jeanne")
+        before = prepared_upstreams(session)
+        client, full_jid = await start(gateway, session)
+        assert full_jid.startswith("jeanne@localhost/")
+        after = prepared_upstreams(session)
+        assert after.get("claimed", 0) == before.get("claimed", 0) + 1
+        # The claimed upstream carries the chat like any other.
+        await client.send(
+            "<iq xmlns='jabber:client' type='get' id='ping-1'><ping xmlns='urn:xmpp:ping'/></iq>"
+        )
+        assert "id='ping-1'" in await client.receive_until("<iq")
+        other = logged_in(gateway, "jeanne")
+        thief = WebSocketXmpp(
+            await open_gateway(gateway.url, cookie=other.cookie_header, origin=gateway.url),
+            domain="localhost",
+        )
+        assert "not-authorized" in await thief.authenticate(
+            "jeanne", session.credentials()["password"]
+        )
+        final = prepared_upstreams(session)
+        assert final.get("discarded", 0) == after.get("discarded", 0) + 1
+        assert final.get("claimed", 0) == after.get("claimed", 0)
+        for connection in (client.connection, thief.connection):
+            await connection.close()
+
+    asyncio.run(script())
+
+
 @pytest.mark.parametrize(
     ("who", "origin", "subprotocol"),
     [
@@ -198,6 +238,25 @@ def test_logging_out_ends_the_stream(gateway: LiveEvim) -> None:
         assert "not-authorized" in ending or "<close" in ending
 
     asyncio.run(script())
+
+
+def test_after_logging_out_a_fresh_token_opens_nothing(gateway: LiveEvim) -> None:
+    """The handshake trusts the owner the credentials view found only until a logout."""
+    prepared_before = prepared_upstreams(logged_in(gateway, "camille"))
+    session = logged_in(gateway, "jeanne")
+    token = session.credentials()["password"]
+    cookie = session.cookie_header
+    session.log_out()
+
+    async def script() -> None:
+        with pytest.raises(InvalidStatus) as refused:
+            await open_gateway(gateway.url, cookie=cookie, origin=gateway.url)
+        assert refused.value.response.status_code == 403
+        assert token  # never usable: no stream could be opened to present it
+
+    asyncio.run(script())
+    prepared_after = prepared_upstreams(logged_in(gateway, "camille"))
+    assert prepared_after.get("discarded", 0) == prepared_before.get("discarded", 0) + 1
 
 
 def test_stream_management_resumes_after_a_page_navigation(gateway: LiveEvim) -> None:

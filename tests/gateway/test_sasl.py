@@ -20,6 +20,7 @@ from evim.gateway.upstream.sasl import (
     ScramError,
     authenticate,
     choose_mechanism,
+    salted_password,
     saslprep,
 )
 from tests.fixtures.prosody import RunningProsody
@@ -67,6 +68,21 @@ def _rfc5802_client() -> ScramClient:
     )
     client.first_message()
     return client
+
+
+def test_the_salted_password_is_derived_once_per_salt() -> None:
+    """A user's next logins skip PBKDF2 (same salt); another salt or password derives anew,
+    and the proof is the same as without the cache (the RFC vector)."""
+    salted_password.cache_clear()
+    for _ in range(3):
+        test_scram_sha1_rfc5802_vector()
+    info = salted_password.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
+    other_salt = ScramClient(hash_name="sha1", username="user", password="pencil", nonce="n")
+    other_salt.final_message(b"r=nXYZ,s=QSXCR+Q6sek8bf93,i=4096")
+    other_password = ScramClient(hash_name="sha1", username="user", password="pencil2", nonce="n")
+    other_password.final_message(b"r=nXYZ,s=QSXCR+Q6sek8bf92,i=4096")
+    assert salted_password.cache_info().misses == 3
 
 
 def test_scram_refuses_a_wrong_server_signature() -> None:

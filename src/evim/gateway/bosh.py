@@ -36,14 +36,13 @@ from http.cookies import SimpleCookie
 from xml.parsers.expat import XML_PARAM_ENTITY_PARSING_NEVER, ExpatError, ParserCreate
 from xml.sax.saxutils import unescape
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from evim.gateway import registry
 from evim.gateway.framing import CLIENT_NS, FRAMING_NS, escape_attribute
-from evim.gateway.hooks import hooks_for, limits_from_settings
+from evim.gateway.hooks import hooks_for, limits_from_settings, owner_for_handshake
 from evim.gateway.metrics import METRICS
-from evim.gateway.owners import Refusal, owner_for_session
+from evim.gateway.owners import Refusal
 from evim.gateway.relay import Relay, StreamOwner
 from evim.gateway.websocket import Receive, Scope, Send, _headers, origin_allowed
 
@@ -361,7 +360,7 @@ async def bosh_application(scope: Scope, receive: Receive, send: Send) -> None:
         return
     cookies = SimpleCookie(headers.get("cookie", ""))
     morsel = cookies.get(settings.SESSION_COOKIE_NAME)
-    found = await sync_to_async(owner_for_session)(morsel.value if morsel else None)
+    found = await owner_for_handshake(morsel.value if morsel else None)
     if isinstance(found, Refusal):
         await _refused(send, found)
         return

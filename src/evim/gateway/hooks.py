@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import translation
 
 from evim.gateway import registry, tokens
-from evim.gateway.owners import stored_password, verdicts_for
+from evim.gateway.owners import Refusal, owner_for_session, stored_password, verdicts_for
 from evim.gateway.permissions import PermissionChecker
 from evim.gateway.prepared import PREPARED
 from evim.gateway.relay import RelayHooks, RelayLimits, StreamOwner
@@ -39,6 +39,11 @@ def limits_from_settings() -> RelayLimits:
 async def connect_upstream_for(owner: StreamOwner) -> AuthenticatedUpstream:
     """Log in to the owner's server with their stored credentials (raises UpstreamError)."""
     password = await sync_to_async(stored_password)(owner)
+    return await log_in_upstream(owner, password=password)
+
+
+async def log_in_upstream(owner: StreamOwner, *, password: str) -> AuthenticatedUpstream:
+    """Log in to the owner's server with ``password`` (raises UpstreamError)."""
     timeout = float(settings.EVIM_XMPP_TIMEOUT)
     if settings.EVIM_XMPP_SERVER == "managed" and owner.domain == settings.EVIM_XMPP_DOMAIN:
         return await connect_websocket(
@@ -50,6 +55,17 @@ async def connect_upstream_for(owner: StreamOwner) -> AuthenticatedUpstream:
         )
     # Any other server (an external one, or another domain): an XMPP stream over TCP.
     return await connect_tcp(jid=owner.jid, password=password, timeout=timeout)
+
+
+async def owner_for_handshake(session_key: str | None) -> StreamOwner | Refusal:
+    """Who opens a stream with this session cookie: as found by the credentials view just
+    before (see prepared.py), else looked up."""
+    if session_key:
+        owner = PREPARED.owner_of(session_key, max_age=settings.EVIM_GATEWAY_RECHECK_SECONDS)
+        if owner is not None:
+            return owner
+    found: StreamOwner | Refusal = await sync_to_async(owner_for_session)(session_key)
+    return found
 
 
 def hooks_for(owner: StreamOwner) -> RelayHooks:

@@ -88,7 +88,7 @@ class GatewayMetrics:
         metric(
             "upstreams_prepared_total",
             "counter",
-            "Upstream logins prepared with a token: claimed, expired, discarded, skipped.",
+            "Upstream logins prepared with a token: claimed, expired, discarded, evicted.",
             dict(self.upstreams_prepared),
         )
         return "\n".join(lines) + "\n"

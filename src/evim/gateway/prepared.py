@@ -9,8 +9,9 @@ a chat through the gateway costs about what logging in straight to the server do
 
 A prepared upstream serves only the token it was prepared with, hence only its user and
 back-office session, and only once: it is claimed, or closed with the token (a refused
-redemption, the token's expiry, a logout).  At most ``MAX_PER_USER`` wait per user; beyond
-that the relay logs in when the browser authenticates, as it does without preparation.
+redemption, the token's expiry, a logout).  At most ``MAX_PER_USER`` wait per user: a new
+one evicts the oldest (whose token, if it is still used, then logs in when the browser
+authenticates, as without preparation).
 Nothing is prepared outside a serving evim (the ASGI lifespan gives the loop): the Django
 test client and management commands issue tokens without it.
 """
@@ -46,6 +47,8 @@ class _Preparation:
     owner: StreamOwner
     login: asyncio.Task[AuthenticatedUpstream]
     expiry: asyncio.TimerHandle
+    #: When the credentials view checked the owner (loop time).
+    checked_at: float
 
 
 class PreparedUpstreams:
@@ -107,18 +110,31 @@ class PreparedUpstreams:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    def owner_of(self, session_key: str, *, max_age: float) -> StreamOwner | None:
+        """Whose this back-office session is, as the credentials view found it at most
+        ``max_age`` seconds ago (for a token not yet used); None if it has not.
+
+        Spares the WebSocket handshake that follows a token's issue the session lookup:
+        the check is as fresh as the periodic re-check of open streams.
+        """
+        if self._loop is None:
+            return None
+        oldest = self._loop.time() - max_age
+        for preparation in self._waiting.values():
+            if preparation.owner.session_key == session_key and preparation.checked_at >= oldest:
+                return preparation.owner
+        return None
+
     def _start(self, key: str, owner: StreamOwner, connect: Connect, lifetime: float) -> None:
         assert self._loop is not None
-        if sum(1 for p in self._waiting.values() if p.owner.user_id == owner.user_id) >= (
-            MAX_PER_USER
-        ):
-            METRICS.upstreams_prepared["skipped"] += 1
-            return
+        users = [k for k, p in self._waiting.items() if p.owner.user_id == owner.user_id]
+        for oldest in users[: len(users) - MAX_PER_USER + 1]:  # in the order they came
+            self._dispose(oldest, "evicted")  # the newest token is the one about to be used
         login = self._loop.create_task(connect(owner), name=f"prepared-upstream-{owner.jid}")
         # Retrieve a failure here too: an unclaimed failed login must not log "never retrieved".
         login.add_done_callback(_retrieve_exception)
         expiry = self._loop.call_later(lifetime, self._dispose, key, "expired")
-        self._waiting[key] = _Preparation(owner, login, expiry)
+        self._waiting[key] = _Preparation(owner, login, expiry, checked_at=self._loop.time())
 
     def _discard_session(self, user_id: int, session_key: str) -> None:
         for key, preparation in list(self._waiting.items()):

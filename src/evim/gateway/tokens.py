@@ -25,8 +25,18 @@ def _hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
 def issue_token(*, user_id: int, session_key: str) -> str:
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = new_token()
+    store_token(token, user_id=user_id, session_key=session_key)
+    return token
+
+
+def store_token(token: str, *, user_id: int, session_key: str) -> None:
+    """Make ``token`` valid for this user and session (until redeemed or expired)."""
     now = timezone.now()
     GatewayToken.objects.filter(expires__lt=now).delete()  # keep the table small
     GatewayToken.objects.create(
@@ -35,7 +45,6 @@ def issue_token(*, user_id: int, session_key: str) -> str:
         session_hash=_hash(session_key),
         expires=now + timedelta(seconds=settings.EVIM_GATEWAY_TOKEN_SECONDS),
     )
-    return token
 
 
 @transaction.atomic

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -8,11 +10,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from evim.backoffice.requests import current_user
-from evim.gateway.hooks import connect_upstream_for
+from evim.gateway.hooks import log_in_upstream
 from evim.gateway.metrics import METRICS
 from evim.gateway.prepared import PREPARED
 from evim.gateway.relay import StreamOwner
-from evim.gateway.tokens import issue_token
+from evim.gateway.tokens import new_token, store_token
+from evim.messaging.encryption import decrypt_password
 from evim.messaging.models import JabberAccount
 from evim.messaging.project_config import get_messaging_config
 
@@ -32,14 +35,18 @@ def credentials(request: HttpRequest) -> JsonResponse:
     if account is None or request.session.session_key is None:
         raise Http404
     session_key = request.session.session_key
-    token = issue_token(user_id=user.pk, session_key=session_key)
-    # The browser opens its stream next: log in upstream meanwhile (see prepared.py).
+    token = new_token()
+    # The browser opens its stream next: log in upstream meanwhile (see prepared.py),
+    # starting before the token is stored, with the password at hand.
     PREPARED.prepare(
         token,
         owner=StreamOwner(user.pk, session_key, account.jid, language=user.language),
-        connect=connect_upstream_for,
+        connect=functools.partial(
+            log_in_upstream, password=decrypt_password(account.password_encrypted)
+        ),
         lifetime=settings.EVIM_GATEWAY_TOKEN_SECONDS,
     )
+    store_token(token, user_id=user.pk, session_key=session_key)
     return JsonResponse({"jid": account.jid, "password": token})
 
 

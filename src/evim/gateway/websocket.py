@@ -15,14 +15,13 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from evim.gateway import registry
-from evim.gateway.hooks import hooks_for, limits_from_settings
+from evim.gateway.hooks import hooks_for, limits_from_settings, owner_for_handshake
 from evim.gateway.metrics import METRICS
-from evim.gateway.owners import Refusal, owner_for_session
+from evim.gateway.owners import Refusal
 from evim.gateway.relay import Relay
 
 logger = logging.getLogger("evim.gateway")
@@ -102,7 +101,7 @@ async def websocket_application(scope: Scope, receive: Receive, send: Send) -> N
         return
     cookies = SimpleCookie(headers.get("cookie", ""))
     morsel = cookies.get(settings.SESSION_COOKIE_NAME)
-    found = await sync_to_async(owner_for_session)(morsel.value if morsel else None)
+    found = await owner_for_handshake(morsel.value if morsel else None)
     if isinstance(found, Refusal):
         await _refuse(send, found)
         return
