@@ -247,6 +247,10 @@ EVIM_GATEWAY_FRAME_BURST = env_int("EVIM_GATEWAY_FRAME_BURST", 200, minimum=1)
 EVIM_GATEWAY_MAX_STANZA_BYTES = env_int("EVIM_GATEWAY_MAX_STANZA_BYTES", 262_144, minimum=10_000)
 # How often each stream checks that its back-office session and account still exist.
 EVIM_GATEWAY_RECHECK_SECONDS = env_int("EVIM_GATEWAY_RECHECK_SECONDS", 5, minimum=1)
+# A BOSH session with no request for this long ends as a page navigation does (resumable).
+EVIM_GATEWAY_BOSH_INACTIVITY_SECONDS = env_int(
+    "EVIM_GATEWAY_BOSH_INACTIVITY_SECONDS", 60, minimum=2
+)
 
 # --- Logging: to stderr, never secrets -------------------------------------------------------
 

@@ -20,6 +20,7 @@ import pytest
 from tests.fixtures.http_session import BackOfficeSession
 from tests.fixtures.live_evim import LiveEvim, running_evim
 from tests.gateway.test_gateway_websocket import logged_in, start
+from tests.gateway.xmpp_over_websocket import WebSocketXmpp, open_gateway
 
 HTTPBIND = "http://jabber.org/protocol/httpbind"
 SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -238,3 +239,59 @@ def test_bad_xml_is_refused(gateway: LiveEvim) -> None:
     )
     status, text = client.post(bomb)
     assert status == 400 and "condition='bad-request'" in text, (status, text)
+
+
+def bosh_sessions_open(gateway: LiveEvim) -> int:
+    _status, text, _headers = BackOfficeSession(gateway.url).get("/metrics")
+    found = re.search(r'evim_gateway_sessions_open\{transport="bosh"\} (-?\d+)', text)
+    assert found, text
+    return int(found.group(1))
+
+
+def test_an_idle_bosh_session_ends_and_stays_resumable(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A browser that stops polling (its page went away) loses its BOSH session after
+    EVIM_GATEWAY_BOSH_INACTIVITY_SECONDS, as a page left over WebSocket: the server keeps
+    the XMPP session, which the next page resumes."""
+    with running_evim(
+        tmp_path_factory.mktemp("bosh-idle"), {"EVIM_GATEWAY_BOSH_INACTIVITY_SECONDS": "2"}
+    ) as instance:
+        instance.evim("accounts", "provision", "jeanne")
+        session = logged_in(instance, "jeanne")
+        jeanne = bosh_for(instance, session)
+        created = jeanne.create()
+        assert "inactivity='2'" in created, created
+        assert "<success" in jeanne.authenticate("jeanne", session.credentials()["password"])
+        jeanne.send(xmpp_restart="true")
+        bind = "<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"
+        bound = jeanne.send(bind)
+        if "<jid>" not in bound:
+            bound = jeanne.receive_until("<jid>")
+        enabled = jeanne.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+        if "<enabled" not in enabled:
+            enabled = jeanne.receive_until("<enabled")
+        previd = re.search(r"""id=['"]([^'"]+)['"]""", enabled)
+        assert previd, enabled
+        assert bosh_sessions_open(instance) == 1
+
+        # No more requests: the gateway ends the session by itself.
+        deadline = time.monotonic() + DEADLINE
+        while bosh_sessions_open(instance) and time.monotonic() < deadline:
+            time.sleep(0.2)  # polling /metrics, the condition awaited
+        assert bosh_sessions_open(instance) == 0
+        assert "condition='item-not-found'" in jeanne.send()
+
+        async def next_page() -> None:
+            client = WebSocketXmpp(
+                await open_gateway(instance.url, cookie=session.cookie_header, origin=instance.url),
+                domain="localhost",
+            )
+            credentials = session.credentials()
+            assert "<success" in await client.authenticate("jeanne", credentials["password"])
+            await client.open()
+            await client.send(f"<resume xmlns='urn:xmpp:sm:3' previd='{previd.group(1)}' h='0'/>")
+            assert "<resumed" in await client.receive_until("<resumed|<failed")
+            await client.connection.close()
+
+        asyncio.run(next_page())

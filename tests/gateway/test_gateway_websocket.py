@@ -79,7 +79,7 @@ def test_two_colleagues_chat_through_the_gateway(gateway: LiveEvim) -> None:
         counts = dict(
             line.rsplit(" ", 1) for line in metrics.splitlines() if not line.startswith("#")
         )
-        assert int(counts["evim_gateway_sessions_open"]) >= 2
+        assert int(counts['evim_gateway_sessions_open{transport="websocket"}']) >= 2
         assert int(counts["evim_gateway_stanzas_from_browser_total"]) >= 3
         assert "prête" not in metrics
         await camille.send("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")

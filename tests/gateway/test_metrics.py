@@ -26,10 +26,12 @@ def test_remote_access_needs_an_administrator(camille: User, jeanne: User) -> No
 
 
 def test_exposition_format() -> None:
-    metrics = GatewayMetrics(sessions_open=2, stanzas_to_browser=7)
+    metrics = GatewayMetrics(stanzas_to_browser=7)
+    metrics.sessions_open["websocket"] = 2
     metrics.upstream_errors['remote-connection-failed"\n'] += 3
     text = metrics.exposition()
-    assert "evim_gateway_sessions_open 2\n" in text
+    assert 'evim_gateway_sessions_open{transport="websocket"} 2\n' in text
+    assert 'evim_gateway_sessions_open{transport="bosh"} 0\n' in text
     assert "evim_gateway_stanzas_to_browser_total 7\n" in text
     # Label values are escaped: one sample per line, whatever the reason says.
     assert 'evim_gateway_upstream_errors_total{reason="remote-connection-failed\\" "} 3' in text

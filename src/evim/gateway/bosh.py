@@ -17,8 +17,9 @@ site's own, the back-office session must be logged in with a Jabber account (and
 session's own on every later request), and the user's streams are capped by
 :mod:`evim.gateway.registry`.  One request is held at most ``wait`` seconds (30 at most);
 request ids are checked (a repeated one gets its response again, one outside the window
-ends the session); a session without requests for ``INACTIVITY`` seconds ends as a page
-navigation does: the upstream connection is dropped, the server keeps its session.
+ends the session); a session without requests for
+``EVIM_GATEWAY_BOSH_INACTIVITY_SECONDS`` ends as a page navigation does: the upstream
+connection is dropped, the server keeps its session.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ XBOSH_NS = "urn:xmpp:xbosh"
 STREAMS_NS = "http://etherx.jabber.org/streams"
 
 MAX_WAIT = 30  # seconds a request may be held
-INACTIVITY = 60  # seconds without any request before the session ends
 POLLING = 2  # shortest interval between empty requests the client should keep
 REQUESTS = 2  # requests the client may have open at once
 HOLD = 1  # requests held at once
@@ -269,7 +269,7 @@ def _render(session: BoshSession, frames: list[str], *, terminate: bool) -> byte
                         "wait": str(session.wait),
                         "requests": str(REQUESTS),
                         "hold": str(HOLD),
-                        "inactivity": str(INACTIVITY),
+                        "inactivity": str(settings.EVIM_GATEWAY_BOSH_INACTIVITY_SECONDS),
                         "polling": str(POLLING),
                         "ver": "1.6",
                         "xmpp:version": "1.0",
@@ -424,15 +424,15 @@ async def _create(send: Send, owner: StreamOwner, body: RequestBody, rid: int) -
     registry.add(stream)
     with _lock:
         _sessions[session.sid] = session
-    METRICS.sessions_open += 1
-    METRICS.sessions_total += 1
+    METRICS.sessions_open["bosh"] += 1
+    METRICS.sessions_total["bosh"] += 1
     logger.info("Gateway: BOSH session opened for user %s (%s)", owner.user_id, owner.jid)
 
     async def run() -> None:
         try:
             await relay.run()
         finally:
-            METRICS.sessions_open -= 1
+            METRICS.sessions_open["bosh"] -= 1
             registry.remove(stream)
             session.finished = True
             await session.notify()
@@ -542,13 +542,14 @@ async def _end_session(session: BoshSession) -> None:
 
 
 async def _watch_inactivity(session: BoshSession) -> None:
+    inactivity = settings.EVIM_GATEWAY_BOSH_INACTIVITY_SECONDS
     while _find(session.sid) is session:
         if session.active:
-            await asyncio.sleep(INACTIVITY)
+            await asyncio.sleep(inactivity)
             continue
         idle = time.monotonic() - session.last_seen
-        if idle >= INACTIVITY:
+        if idle >= inactivity:
             logger.info("Gateway: BOSH session of user %s inactive", session.owner.user_id)
             await _end_session(session)
             return
-        await asyncio.sleep(INACTIVITY - idle)
+        await asyncio.sleep(inactivity - idle)

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+TRANSPORTS = ("websocket", "bosh")
+
 
 @dataclass
 class GatewayMetrics:
-    sessions_open: int = 0
-    sessions_total: int = 0
+    #: By browser-facing transport: "websocket", "bosh".
+    sessions_open: Counter[str] = field(default_factory=Counter)
+    sessions_total: Counter[str] = field(default_factory=Counter)
     stanzas_from_browser: int = 0
     stanzas_to_browser: int = 0
     bytes_from_browser: int = 0
@@ -29,17 +32,37 @@ class GatewayMetrics:
         """The Prometheus text format (version 0.0.4)."""
         lines: list[str] = []
 
-        def metric(name: str, kind: str, help_text: str, values: dict[str, int] | int) -> None:
+        def metric(
+            name: str,
+            kind: str,
+            help_text: str,
+            values: dict[str, int] | int,
+            label_name: str = "reason",
+        ) -> None:
             lines.append(f"# HELP evim_gateway_{name} {help_text}")
             lines.append(f"# TYPE evim_gateway_{name} {kind}")
             if isinstance(values, int):
                 lines.append(f"evim_gateway_{name} {values}")
                 return
             for label, value in sorted(values.items()):
-                lines.append(f'evim_gateway_{name}{{reason="{_label(label)}"}} {value}')
+                lines.append(f'evim_gateway_{name}{{{label_name}="{_label(label)}"}} {value}')
 
-        metric("sessions_open", "gauge", "Streams open now.", self.sessions_open)
-        metric("sessions_total", "counter", "Streams accepted.", self.sessions_total)
+        # Both transports always appear, at 0 before their first stream.
+        by_transport = dict.fromkeys(TRANSPORTS, 0)
+        metric(
+            "sessions_open",
+            "gauge",
+            "Streams open now, by transport.",
+            by_transport | dict(self.sessions_open),
+            label_name="transport",
+        )
+        metric(
+            "sessions_total",
+            "counter",
+            "Streams accepted, by transport.",
+            by_transport | dict(self.sessions_total),
+            label_name="transport",
+        )
         metric(
             "stanzas_from_browser_total",
             "counter",

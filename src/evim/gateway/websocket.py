@@ -120,12 +120,12 @@ async def websocket_application(scope: Scope, receive: Receive, send: Send) -> N
         end=relay.request_end,
     )
     registry.add(stream)
-    METRICS.sessions_open += 1
-    METRICS.sessions_total += 1
+    METRICS.sessions_open["websocket"] += 1
+    METRICS.sessions_total["websocket"] += 1
     logger.info("Gateway: stream opened for user %s (%s)", owner.user_id, owner.jid)
     try:
         await relay.run()
     finally:
-        METRICS.sessions_open -= 1
+        METRICS.sessions_open["websocket"] -= 1
         registry.remove(stream)
         logger.info("Gateway: stream closed for user %s", owner.user_id)
