@@ -21,6 +21,7 @@ import math
 import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +36,7 @@ from websockets.typing import Origin, Subprotocol
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.fixtures.http_session import BackOfficeSession
 from tests.fixtures.live_evim import LiveEvim, running_evim
+from tests.fixtures.processes import free_port
 
 from evim.gateway.upstream.sasl import authenticate
 
@@ -90,6 +92,28 @@ class BenchEvim:
     @property
     def prosody_url(self) -> str:
         return f"ws://127.0.0.1:{self.instance.http_port}/xmpp-websocket"
+
+
+@contextlib.contextmanager
+def bare_relay(bench: BenchEvim) -> Iterator[str]:
+    """``bare_relay.py`` in its own process in front of the managed Prosody; yields its URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).with_name("bare_relay.py")),
+            f"--port={port}",
+            f"--upstream={bench.prosody_url}",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        yield f"ws://127.0.0.1:{port}/"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -205,12 +229,18 @@ async def gateway_session(
 
 
 async def direct_session(
-    bench: BenchEvim, jid: str, *, mechanism: str = "scram", marks: dict[str, float] | None = None
+    bench: BenchEvim,
+    jid: str,
+    *,
+    mechanism: str = "scram",
+    marks: dict[str, float] | None = None,
+    url: str | None = None,
 ) -> tuple[ClientConnection, str]:
-    """A bound stream straight on Prosody's WebSocket with the account's real password."""
+    """A bound stream straight on Prosody's WebSocket (or ``url``, which leads there) with
+    the account's real password."""
     marks = {} if marks is None else marks
     connection = await connect(
-        bench.prosody_url,
+        url or bench.prosody_url,
         subprotocols=[Subprotocol("xmpp")],
         compression=None,
         open_timeout=TIMEOUT,

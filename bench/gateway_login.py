@@ -7,13 +7,14 @@ in the same run on a throw-away evim.
 Gateway leg, what a page of the back office does: ``GET /im/credentials`` (on one kept-alive
 HTTP connection, as a browser has), WebSocket handshake on ``/im/ws`` with the session
 cookie, ``<open/>``, SASL PLAIN with the token (the gateway has been logging in upstream
-with SCRAM-SHA-1 since it issued the token), stream restart, bind.  Direct leg: WebSocket
-handshake on Prosody's ``/xmpp-websocket``, ``<open/>``, SASL with the real password (SCRAM-SHA-1 as the gateway
-does upstream, or PLAIN), stream restart, bind.  The legs take turns, login by login; each
-stream is closed (``<close/>``) outside the timed part.  Both legs' SCRAM clients keep the
-salted password of a login for the next (evim's ``salted_password``, as RFC 5802 allows).
-Prints medians and the ratio from WebSocket open to bound session (target ≤ 1.2), and
-the same with the credentials request included (no target).
+with SCRAM-SHA-1 since it issued the token), stream restart, bind. Direct leg: WebSocket
+handshake on Prosody's ``/xmpp-websocket``, ``<open/>``, SASL with the real password
+(SCRAM-SHA-1 as the gateway does upstream, or PLAIN), stream restart, bind. The legs take
+turns, login by login; each stream is closed (``<close/>``) outside the timed part. Both
+legs' SCRAM clients keep the salted password of a login for the next (evim's
+``salted_password``, as RFC 5802 allows). Prints medians and the ratio from WebSocket open
+to bound session (target ≤ 1.2), and the same with the credentials request included (no
+target).
 """
 
 from __future__ import annotations

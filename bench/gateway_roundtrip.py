@@ -8,6 +8,10 @@ camille measures the time from sending to receiving the answer.  Both legs keep 
 streams open for the whole run and take turns by blocks of ``--block`` round trips, so that
 the machine's noise falls on both alike.  Prints median and p99 for each leg and their
 ratios (targets: ≤ 1.15 for the median, ≤ 1.3 for p99).
+
+A third leg goes through ``bare_relay.py``: a process that forwards WebSocket frames and
+does nothing else.  Its ratio to the direct leg is the floor of any relay on this
+machine; the gateway's ratio to it is what evim itself adds.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from gateway_common import (
     UNTHROTTLED,
     UNTHROTTLED_NOTE,
     BenchEvim,
+    bare_relay,
     bench_evim,
     close_stream,
     direct_session,
@@ -96,40 +101,48 @@ class Pair:
         await close_stream(self.jeanne)
 
 
-async def measure(bench: BenchEvim, round_trips: int, warm_up: int, block: int) -> None:
+async def measure(
+    bench: BenchEvim, relay_url: str, round_trips: int, warm_up: int, block: int
+) -> None:
     camille_session, jeanne_session = log_in(bench, "camille"), log_in(bench, "jeanne")
     camille, _ = await gateway_session(bench, camille_session, camille_session.credentials())
     jeanne, jeanne_jid = await gateway_session(bench, jeanne_session, jeanne_session.credentials())
-    for connection in (camille, jeanne):
-        await connection.send("<presence xmlns='jabber:client'/>")
-    gateway = Pair("gateway", camille, jeanne, jeanne_jid)
-    camille, _ = await direct_session(bench, "camille@localhost")
-    jeanne, jeanne_jid = await direct_session(bench, "jeanne@localhost")
-    for connection in (camille, jeanne):
-        await connection.send("<presence xmlns='jabber:client'/>")
-    direct = Pair("direct", camille, jeanne, jeanne_jid)
+    pairs = [Pair("gateway", camille, jeanne, jeanne_jid)]
+    for name, url in (("direct", None), ("bare", relay_url)):
+        camille, _ = await direct_session(bench, "camille@localhost", url=url)
+        jeanne, jeanne_jid = await direct_session(bench, "jeanne@localhost", url=url)
+        pairs.append(Pair(name, camille, jeanne, jeanne_jid))
+    for pair in pairs:
+        for connection in (pair.camille, pair.jeanne):
+            await connection.send("<presence xmlns='jabber:client'/>")
+    gateway, direct, bare = pairs
     try:
-        for pair in (gateway, direct):
+        for pair in pairs:
             await pair.round_trips(warm_up, record=False)
         done = 0
         while done < round_trips:
             count = min(block, round_trips - done)
-            for pair in (gateway, direct) if (done // block) % 2 == 0 else (direct, gateway):
+            turn = (done // block) % len(pairs)
+            for pair in pairs[turn:] + pairs[:turn]:  # each leg first in turn
                 await pair.round_trips(count, record=True)
             done += count
     finally:
-        await gateway.close()
-        await direct.close()
+        for pair in pairs:
+            await pair.close()
 
     print(
         f"echo round trip, {round_trips} per leg after {warm_up} warm-up, "
-        f"legs alternating by blocks of {block}"
+        f"legs taking turns by blocks of {block}"
     )
     print(UNTHROTTLED_NOTE)
-    for pair in (gateway, direct):
-        label = "through evim's gateway" if pair is gateway else "straight on Prosody   "
+    labels = {
+        "gateway": "through evim's gateway",
+        "direct": "straight on Prosody",
+        "bare": "through a bare relay",
+    }
+    for pair in pairs:
         print(
-            f"{label}: median {median(pair.times):.3f} ms, "
+            f"{labels[pair.name]:<23}: median {median(pair.times):.3f} ms, "
             f"p99 {percentile(pair.times, 0.99):.3f} ms"
         )
     print(
@@ -142,6 +155,14 @@ async def measure(bench: BenchEvim, round_trips: int, warm_up: int, block: int) 
             percentile(gateway.times, 0.99) / percentile(direct.times, 0.99), 1.3, at_most=True
         )
     )
+    print(
+        "floor, bare relay/direct, median: "
+        f"{median(bare.times) / median(direct.times):.2f} (any relay process costs this much)"
+    )
+    print(
+        "gateway/bare relay, median:       "
+        f"{median(gateway.times) / median(bare.times):.2f} (what evim adds above the floor)"
+    )
 
 
 def main() -> None:
@@ -150,8 +171,8 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=100, help="per leg, not measured")
     parser.add_argument("--block", type=int, default=100, help="round trips per turn")
     options = parser.parse_args()
-    with bench_evim(UNTHROTTLED) as bench:
-        asyncio.run(measure(bench, options.round_trips, options.warm_up, options.block))
+    with bench_evim(UNTHROTTLED) as bench, bare_relay(bench) as relay_url:
+        asyncio.run(measure(bench, relay_url, options.round_trips, options.warm_up, options.block))
 
 
 if __name__ == "__main__":

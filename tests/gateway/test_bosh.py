@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import http.client
+import os
 import re
 import secrets
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -239,6 +242,86 @@ def test_bad_xml_is_refused(gateway: LiveEvim) -> None:
     )
     status, text = client.post(bomb)
     assert status == 400 and "condition='bad-request'" in text, (status, text)
+
+
+def bound_bosh(gateway: LiveEvim, session: BackOfficeSession) -> Bosh:
+    """A BOSH session authenticated with a fresh token and bound, as Converse leaves it."""
+    client = bosh_for(gateway, session)
+    client.create()
+    assert "<success" in client.authenticate("jeanne", session.credentials()["password"])
+    client.send(xmpp_restart="true")
+    bind = "<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"
+    bound = client.send(bind)
+    if "<jid>" not in bound:
+        bound = client.receive_until("<jid>")
+    return client
+
+
+def ended_with(client: Bosh, condition: str) -> str:
+    """Polls until the gateway terminates the session; its response names ``condition``."""
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        text = client.send()
+        if "type='terminate'" in text:
+            assert condition in text, text
+            return text
+    raise AssertionError(f"the BOSH session did not end within {DEADLINE} s")
+
+
+@pytest.mark.parametrize(
+    ("payload", "condition"),
+    [
+        (
+            "<message to='camille@localhost'><body>" + "x" * 300_000 + "</body></message>",
+            "policy-violation",
+        ),
+        # The whole request is then not XML: the session's own rid and sid still end it.
+        ("<message to='camille@localhost'><body>unclosed</message>", "not-well-formed"),
+    ],
+    ids=["too-large", "malformed"],
+)
+def test_bad_stanzas_end_the_bosh_session_with_the_right_error(
+    gateway: LiveEvim, payload: str, condition: str
+) -> None:
+    client = bound_bosh(gateway, logged_in(gateway, "jeanne"))
+    status, text = client.post(client.body(payload))
+    if status == 200 and "type='terminate'" in text:
+        assert condition in text, text
+    else:
+        ended_with(client, condition)
+    assert "condition='item-not-found'" in client.send()  # nothing left of the session
+
+
+def prosody_pid(pid_file: Path) -> int:
+    """The managed Prosody's pid; 0 while its supervisor restarts it (no file yet)."""
+    try:
+        return int(pid_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return 0
+
+
+def test_prosody_killed_mid_bosh_session_then_back(gateway: LiveEvim) -> None:
+    """The server dies: the BOSH client is told the remote connection failed; once the
+    supervisor has restarted Prosody, a new session works.  (Last in this module: it
+    restarts the module's Prosody.)"""
+    pid_file = gateway.data_dir / "prosody" / "prosody.pid"
+    session = logged_in(gateway, "jeanne")
+    client = bound_bosh(gateway, session)
+    old_pid = int(pid_file.read_text())
+    os.kill(old_pid, signal.SIGKILL)
+    ended_with(client, "remote-connection-failed")
+    deadline = time.monotonic() + DEADLINE
+    while prosody_pid(pid_file) in (0, old_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the supervisor's restart, observed through its pid file
+    for _attempt in range(50):
+        try:
+            again = bound_bosh(gateway, session)
+        except AssertionError:  # not ready yet: reconnect, as Converse does
+            time.sleep(0.2)
+            continue
+        again.send(type="terminate")
+        return
+    pytest.fail("no working BOSH session after Prosody was restarted")
 
 
 def bosh_sessions_open(gateway: LiveEvim) -> int:

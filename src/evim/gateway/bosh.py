@@ -317,6 +317,26 @@ async def _respond(send: Send, status: int, body: bytes, *, allow: bool = False)
     await send({"type": "http.response.body", "body": body})
 
 
+async def _read_prefix(receive: Receive, size: int) -> bytes:
+    """The request's first ``size`` bytes (or fewer); the rest is not read."""
+    chunks: list[bytes] = []
+    length = 0
+    while length < size:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = bytes(message.get("body", b""))
+        chunks.append(chunk)
+        length += len(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)[:size]
+
+
+_HEAD_SID = re.compile(r"""<body\b[^>]*?\ssid=['"]([^'"]{1,64})['"]""")
+_HEAD_RID = re.compile(r"""<body\b[^>]*?\srid=['"](\d{1,16})['"]""")
+
+
 async def _read_body(receive: Receive, limit: int) -> bytes | None:
     """The request's bytes, or None beyond ``limit`` (or if the client went away)."""
     chunks: list[bytes] = []
@@ -355,8 +375,8 @@ async def bosh_application(scope: Scope, receive: Receive, send: Send) -> None:
         return
     limit = settings.EVIM_GATEWAY_MAX_STANZA_BYTES + BODY_MARGIN
     content_length = headers.get("content-length", "0")
-    if not content_length.isdigit() or int(content_length) > limit:
-        await _refused(send, Refusal(413, "request too large"))
+    if not content_length.isdigit():
+        await _refused(send, Refusal(411, "no usable Content-Length"))
         return
     cookies = SimpleCookie(headers.get("cookie", ""))
     morsel = cookies.get(settings.SESSION_COOKIE_NAME)
@@ -364,16 +384,18 @@ async def bosh_application(scope: Scope, receive: Receive, send: Send) -> None:
     if isinstance(found, Refusal):
         await _refused(send, found)
         return
-    data = await _read_body(receive, limit)
+    data = await _read_body(receive, limit) if int(content_length) <= limit else None
     if data is None:
-        await _refused(send, Refusal(413, "request too large"))
+        await _too_large(send, receive, found)
         return
     try:
         body = parse_body(data)
         rid = int(body.attributes.get("rid", ""))
     except BoshError as error:
         logger.info("Gateway: BOSH request refused (%s)", error.detail)
-        await _respond(send, 400, _terminate_body(error.condition))
+        head = data[:4096].decode("utf-8", "replace")
+        if not await _refuse_in_session(send, head, found, marker="\0not-xml"):
+            await _respond(send, 400, _terminate_body(error.condition))
         return
     except ValueError:
         await _respond(send, 400, _terminate_body("bad-request"))
@@ -393,6 +415,33 @@ async def bosh_application(scope: Scope, receive: Receive, send: Send) -> None:
         await _refused(send, Refusal(403, "another back-office session's BOSH session"))
         return
     await _request(send, session, body, rid)
+
+
+async def _too_large(send: Send, receive: Receive, owner: StreamOwner) -> None:
+    """A request above the stanza limit ends its session as a frame too large ends a
+    WebSocket stream (only its first bytes are read, for its ``sid`` and ``rid``)."""
+    head = (await _read_prefix(receive, 4096)).decode("utf-8", "replace")
+    # Longer than the limit: the relay's frame check refuses it without parsing it.
+    oversized = "\0" * (settings.EVIM_GATEWAY_MAX_STANZA_BYTES + 1)
+    if not await _refuse_in_session(send, head, owner, marker=oversized):
+        await _refused(send, Refusal(413, "request too large"))
+
+
+async def _refuse_in_session(send: Send, head: str, owner: StreamOwner, *, marker: str) -> bool:
+    """A request of a session of ``owner`` that cannot be relayed (too large, not XML):
+    ``marker``, a frame the relay refuses for the same reason, goes in its place, so that
+    the session ends as a WebSocket stream would — the stream error, then both sides
+    released.  False when ``head`` names no session of this owner."""
+    sid, rid = _HEAD_SID.search(head), _HEAD_RID.search(head)
+    session = _find(sid.group(1)) if sid else None
+    if (
+        session is None
+        or rid is None
+        or (session.owner.user_id, session.owner.session_key) != (owner.user_id, owner.session_key)
+    ):
+        return False
+    await _request(send, session, RequestBody({}, [marker]), int(rid.group(1)))
+    return True
 
 
 async def _create(send: Send, owner: StreamOwner, body: RequestBody, rid: int) -> None:
