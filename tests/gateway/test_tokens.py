@@ -68,6 +68,8 @@ def test_credentials_url(jeanne: User, jeanne_account: None) -> None:
 def test_credentials_url_refusals(
     oliver: User, jeanne_account: None, settings: SettingsWrapper
 ) -> None:
-    assert Client().get("/im/credentials").status_code == 302  # to the login page
+    anonymous = Client().get("/im/credentials")  # a script's request: JSON, not the login page
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"] == "Log in to the back office again to use the chat."
     assert client_for(oliver).get("/im/credentials").status_code == 404  # no account
     assert client_for(oliver).post("/im/credentials").status_code == 405

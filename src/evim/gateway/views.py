@@ -6,10 +6,11 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from evim.backoffice.requests import current_user
+from evim.backoffice.models import User
 from evim.gateway.hooks import log_in_upstream
 from evim.gateway.metrics import METRICS
 from evim.gateway.prepared import PREPARED
@@ -20,6 +21,7 @@ from evim.messaging.models import JabberAccount
 from evim.messaging.project_config import get_messaging_config
 
 
+@login_not_required  # answered here: a script gets JSON, not the login page's HTML
 @never_cache
 @require_GET
 def credentials(request: HttpRequest) -> JsonResponse:
@@ -28,7 +30,11 @@ def credentials(request: HttpRequest) -> JsonResponse:
     The token works once, for seconds, through evim's gateway only, for this back-office
     session only.  The Jabber password itself never leaves the server.
     """
-    user = current_user(request)
+    user = request.user
+    if not isinstance(user, User):
+        return JsonResponse(
+            {"error": gettext("Log in to the back office again to use the chat.")}, status=401
+        )
     if not get_messaging_config().enabled:
         raise Http404
     account = JabberAccount.objects.filter(user=user).first()
