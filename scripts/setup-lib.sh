@@ -52,3 +52,20 @@ ensure_venv() {
     echo "$wanted" > "$stamp"
   fi
 }
+
+# ensure_node_packages: the browser's files (Converse.js, pinned in package-lock.json) in
+# node_modules, with `npm ci`; again only when package-lock.json changed.  No install
+# scripts run: evim serves the packages' prebuilt dist files and builds nothing.
+ensure_node_packages() {
+  if ! command -v npm >/dev/null 2>&1; then
+    ensure_apt_packages nodejs npm
+  fi
+  local stamp="$ROOT/node_modules/.evim-installed"
+  local wanted
+  wanted="$(sha256sum "$ROOT/package-lock.json" | cut -c1-16)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+    say "Installing the browser's packages (Converse.js) with npm ci"
+    (cd "$ROOT" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    echo "$wanted" > "$stamp"
+  fi
+}

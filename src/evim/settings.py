@@ -159,6 +159,16 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
+# The chat's browser client: Converse.js's prebuilt files, installed by ``npm ci`` (pinned in
+# package.json and package-lock.json at the repository's root), served under static/converse/.
+EVIM_CONVERSE_DIR = env_path(
+    "EVIM_CONVERSE_DIR", PACKAGE_DIR.parent.parent / "node_modules" / "converse.js" / "dist"
+)
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "evim.messaging.converse.ConverseFinder",
+]
 
 # --- Security ------------------------------------------------------------------------------
 
@@ -178,12 +188,23 @@ if EVIM_HTTPS:
     # Set when a reverse proxy terminates TLS and says so in this header.
     if env_bool("EVIM_BEHIND_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Pages load only evim's own files: no CDN, no third party, no inline script or style.
+# Pages load only evim's own files: no CDN, no third party, no inline script; the only inline
+# styles are the chat's style attributes and two empty <style> elements (see below).
 EVIM_CONTENT_SECURITY_POLICY: dict[str, list[str]] = {
     "default-src": ["'self'"],
     "script-src": ["'self'"],
-    "style-src": ["'self'"],
-    "img-src": ["'self'", "data:"],
+    # The two hashes: the empty <style> elements Converse.js's build still inserts (its CSS
+    # comes from converse.min.css): one empty, one holding only an empty source map comment.
+    "style-src": [
+        "'self'",
+        "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+        "'sha256-JRf3eZJIF59VkE1tlxlBPiCQXjGJ1uE88pEYh49RtTY='",
+    ],
+    # Converse (lit templates) sizes its icons and colours its avatars with style attributes.
+    # Attributes only — no <style> element, no stylesheet from elsewhere, never a script.
+    "style-src-attr": ["'unsafe-inline'"],
+    # data: and blob: for the chat's avatars and previews (made in the page, never fetched).
+    "img-src": ["'self'", "data:", "blob:"],
     "connect-src": ["'self'"],
     "object-src": ["'none'"],
     "base-uri": ["'self'"],

@@ -9,8 +9,11 @@ from typing import Any
 from evim.lib.static_files import StaticFiles
 
 
-def call(app: StaticFiles, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+def call(
+    app: StaticFiles, path: str, method: str = "GET", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
     sent: list[dict[str, Any]] = []
+    request_headers = [(key.encode(), value.encode()) for key, value in (headers or {}).items()]
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request"}
@@ -18,11 +21,12 @@ def call(app: StaticFiles, path: str, method: str = "GET") -> tuple[int, dict[st
     async def send(message: Any) -> None:
         sent.append(dict(message))
 
-    asyncio.run(app({"type": "http", "method": method, "path": path}, receive, send))
+    scope = {"type": "http", "method": method, "path": path, "headers": request_headers}
+    asyncio.run(app(scope, receive, send))
     start = sent[0]
-    headers = {key.decode(): value.decode() for key, value in start.get("headers", [])}
+    response = {key.decode(): value.decode() for key, value in start.get("headers", [])}
     body = b"".join(message.get("body", b"") for message in sent[1:])
-    return start["status"], headers, body
+    return start["status"], response, body
 
 
 def make_app(tmp_path: Path) -> StaticFiles:
@@ -43,8 +47,24 @@ def test_hashed_file_is_cached_for_a_year(tmp_path: Path) -> None:
 
 
 def test_unhashed_file_is_revalidated(tmp_path: Path) -> None:
-    _, headers, _ = call(make_app(tmp_path), "/static/backoffice/evim.css")
+    app = make_app(tmp_path)
+    _, headers, _ = call(app, "/static/backoffice/evim.css")
     assert headers["cache-control"] == "no-cache"
+    etag = headers["etag"]
+    # The browser asks again with the tag it has: not modified, no body.
+    status, again, body = call(app, "/static/backoffice/evim.css", headers={"If-None-Match": etag})
+    assert (status, body, again["etag"]) == (304, b"", etag)
+    assert (
+        call(app, "/static/backoffice/evim.css", headers={"If-None-Match": f"W/{etag}"})[0] == 304
+    )
+    assert call(app, "/static/backoffice/evim.css", headers={"If-None-Match": '"x", *'})[0] == 304
+    # Once the file changes, so does its tag: the new content comes.
+    (tmp_path / "static" / "backoffice" / "evim.css").write_text("body{color:red}")
+    status, changed, body = call(
+        app, "/static/backoffice/evim.css", headers={"If-None-Match": etag}
+    )
+    assert (status, body) == (200, b"body{color:red}")
+    assert changed["etag"] != etag
 
 
 def test_head_sends_no_body(tmp_path: Path) -> None:

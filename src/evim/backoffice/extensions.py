@@ -1,7 +1,8 @@
 """Where other modules add to the back office without the back office knowing them.
 
 The messaging module registers, from its ``AppConfig.ready()``, its entry in the
-Paramétrage > Général menu, its card on the home page and its part of the profile page.
+Paramétrage > Général menu, its card on the home page, its part of the profile page and the
+chat every page loads (a part of every page's ``<head>``, through ``{% page_head_parts %}``).
 """
 
 from __future__ import annotations
@@ -31,10 +32,20 @@ class PagePart:
         return render_to_string(self.template, values, request=request)
 
 
-__all__ = ["PagePart", "home_cards", "profile_sections", "render_parts", "settings_menu_entries"]
+__all__ = [
+    "PagePart",
+    "home_cards",
+    "page_heads",
+    "profile_sections",
+    "render_parts",
+    "settings_menu_entries",
+]
 
 home_cards: list[PagePart] = []
 profile_sections: list[PagePart] = []
+# Rendered into the <head> of every page of the base layout (stylesheets, module scripts and
+# their data): no inline script, the Content-Security-Policy forbids it.
+page_heads: list[PagePart] = []
 
 
 def render_parts(parts: list[PagePart], request: HttpRequest) -> list[SafeString]:

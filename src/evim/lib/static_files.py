@@ -1,8 +1,11 @@
 """Serve collected static files from evim's own ASGI app.
 
 Files come from STATIC_ROOT, filled by ``collectstatic`` with hashed names
-(ManifestStaticFilesStorage), so they can be cached for a year.  Only GET and HEAD; the
-path is resolved and must stay inside the root.
+(ManifestStaticFilesStorage), so they can be cached for a year.  Files under their plain
+names (the chat's translations and emoji list, which Converse.js loads by name) are
+revalidated instead: each response carries an ETag (size and modification time), and a
+request whose ``If-None-Match`` matches gets ``304 Not Modified`` without the body.  Only
+GET and HEAD; the path is resolved and must stay inside the root.
 """
 
 from __future__ import annotations
@@ -57,16 +60,25 @@ class StaticFiles:
         if content_type.startswith("text/") or content_type in ("application/javascript",):
             content_type += "; charset=utf-8"
         cache = "public, max-age=31536000, immutable" if _is_hashed(path) else "no-cache"
-        size = path.stat().st_size
+        stat = path.stat()
+        etag = f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+        headers = [
+            (b"cache-control", cache.encode()),
+            (b"etag", etag.encode()),
+            (b"x-content-type-options", b"nosniff"),
+        ]
+        if _matches(_header(scope, b"if-none-match"), etag):
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
                 "headers": [
                     (b"content-type", content_type.encode()),
-                    (b"content-length", str(size).encode()),
-                    (b"cache-control", cache.encode()),
-                    (b"x-content-type-options", b"nosniff"),
+                    (b"content-length", str(stat.st_size).encode()),
+                    *headers,
                 ],
             }
         )
@@ -77,6 +89,19 @@ class StaticFiles:
             while chunk := await asyncio.to_thread(handle.read, CHUNK_SIZE):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return ""
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 §13.1.2: ``*``, or one of the listed tags (weak comparison)."""
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
 
 
 async def _respond(

@@ -11,7 +11,7 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         # Registered first, so that the check exists even when loading below fails.
-        from evim.messaging import backoffice_parts, checks  # noqa: F401
+        from evim.messaging import backoffice_parts, checks, converse  # noqa: F401
         from evim.messaging.project_config import get_messaging_config
 
         backoffice_parts.register()

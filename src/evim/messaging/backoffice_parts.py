@@ -8,9 +8,16 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from evim.backoffice.extensions import PagePart, home_cards, profile_sections, settings_menu_entries
+from evim.backoffice.extensions import (
+    PagePart,
+    home_cards,
+    page_heads,
+    profile_sections,
+    settings_menu_entries,
+)
 from evim.backoffice.menu import MenuEntry
 from evim.backoffice.models import User
+from evim.messaging.chat import chat_settings
 from evim.messaging.models import JabberAccount, MessagingPreferences
 from evim.messaging.project_config import get_messaging_config
 
@@ -40,7 +47,14 @@ def profile_section(request: HttpRequest) -> dict[str, Any] | None:
     return {"account": account, "self_service": self_service}
 
 
+def chat_head(request: HttpRequest) -> dict[str, Any] | None:
+    """The chat on every page, for users with a Jabber account; nothing for the others."""
+    settings = chat_settings(request)
+    return None if settings is None else {"chat": settings}
+
+
 def register() -> None:
     settings_menu_entries.append(settings_entry)
     home_cards.append(PagePart("messaging/home_card.html", home_card))
     profile_sections.append(PagePart("messaging/profile_section.html", profile_section))
+    page_heads.append(PagePart("messaging/chat_head.html", chat_head))

@@ -31,6 +31,7 @@ from evim.backoffice.models import User
 from evim.backoffice.requests import current_user
 from evim.lib.errors import EvimError
 from evim.messaging import actions
+from evim.messaging.chat import has_chat
 from evim.messaging.forms import AccountForm, DeleteAccountForm, OwnAccountForm
 from evim.messaging.models import JabberAccount, MessagingPreferences
 from evim.messaging.outcomes import OutcomeText, text_for
@@ -370,3 +371,12 @@ def my_account(request: HttpRequest) -> HttpResponse:
         _maybe_test(request, account, data["test_now"])
         return redirect("backoffice:profile")
     return render(request, "messaging/my_account.html", {"form": form, "account": account})
+
+
+@messaging_enabled
+@require_http_methods(["GET"])
+def chat_page(request: HttpRequest) -> HttpResponse:
+    """``/im/``: the chat as a full page (Converse's fullscreen view, see messaging.chat)."""
+    return render(
+        request, "messaging/chat_page.html", {"has_chat": has_chat(current_user(request))}
+    )

@@ -1,0 +1,60 @@
+"""The chat's settings for one page: what ``messaging/chat.js`` hands to Converse.js.
+
+Rendered as JSON into the page (``json_script``): no script of the page is inline, and no
+secret is in it — Converse fetches the JID and a one-time token from ``credentials_url``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from evim.backoffice.models import User
+from evim.messaging import converse
+from evim.messaging.models import JabberAccount
+from evim.messaging.project_config import get_messaging_config
+
+#: The gateway's WebSocket endpoint (``evim.asgi.GATEWAY_WEBSOCKET_PATH``), on the page's host.
+WEBSOCKET_PATH = "/im/ws"
+#: The full-page client's URL name (every other page gets the chat bar).
+FULL_PAGE = "chat:page"
+
+
+def has_chat(user: object) -> bool:
+    """Messaging enabled and a Jabber account: the user gets the chat."""
+    return (
+        isinstance(user, User)
+        and get_messaging_config().enabled
+        and JabberAccount.objects.filter(user=user).exists()
+    )
+
+
+def chat_settings(request: HttpRequest) -> dict[str, Any] | None:
+    """The chat's settings for this page, or None when the user gets no chat."""
+    user = request.user
+    if not isinstance(user, User) or not has_chat(user):
+        return None
+    match = request.resolver_match
+    full_page = match is not None and match.view_name == FULL_PAGE
+    nickname = user.get_full_name() or user.get_username()
+    return {
+        "script": static(converse.SCRIPT),
+        "stylesheet": static(converse.STYLESHEET),
+        "assets_path": converse.assets_path(),
+        "view_mode": "fullscreen" if full_page else "overlayed",
+        "language": user.language,
+        "credentials_url": reverse("gateway:credentials"),
+        "websocket_path": WEBSOCKET_PATH,
+        "nickname": nickname,
+        "rooms": list(get_messaging_config().chatrooms),
+        # Converse translates its own texts (i18n); these are evim's, in place of its login form.
+        "texts": {
+            "not_connected": _(
+                "The chat is not connected. It connects by itself as soon as it can."
+            ),
+        },
+    }
