@@ -19,19 +19,25 @@ GATEWAY_BOSH_PATH = "/http-bind"
 def build_application() -> ASGIApp:
     django_app = get_asgi_application()  # sets Django up: the gateway's imports need it
     from evim.gateway.bosh import bosh_application
+    from evim.gateway.hooks import PERMISSIONS
     from evim.gateway.prepared import PREPARED
     from evim.gateway.websocket import websocket_application
 
     static = StaticFiles(root=settings.STATIC_ROOT, prefix=settings.STATIC_URL)
 
     async def lifespan(receive: Receive, send: Send) -> None:
-        """The server's start and stop: upstream logins are prepared only while serving."""
+        """The server's start and stop: upstream logins are prepared, and open streams
+        re-checked, only while serving."""
+        sweep: asyncio.Task[None] | None = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 PREPARED.serve_on(asyncio.get_running_loop())
+                sweep = asyncio.create_task(PERMISSIONS.run(), name="gateway-permission-sweep")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if sweep is not None:
+                    sweep.cancel()
                 await PREPARED.close_all()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -14,9 +14,7 @@ from evim.gateway.upstream import AuthenticatedUpstream, UpstreamClosed, Upstrea
 FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
 OPEN = f"<open xmlns='{FRAMING}' to='evim.test' version='1.0'/>"
 OWNER = StreamOwner(user_id=7, session_key="s", jid="jeanne@evim.test")
-LIMITS = RelayLimits(
-    max_stanza_bytes=10_000, frames_per_second=5, frame_burst=20, recheck_seconds=60
-)
+LIMITS = RelayLimits(max_stanza_bytes=10_000, frames_per_second=5, frame_burst=20)
 
 
 def auth(token: str = "good-token", user: str = "jeanne") -> str:
@@ -65,7 +63,7 @@ class FakeUpstream:
 
 
 def hooks(
-    upstream: AuthenticatedUpstream | UpstreamError, *, allowed: str | None = None
+    upstream: AuthenticatedUpstream | UpstreamError,
 ) -> RelayHooks:
     async def redeem(token: str) -> bool:
         return token == "good-token"
@@ -76,10 +74,7 @@ def hooks(
             raise upstream
         return upstream
 
-    async def still_allowed() -> str | None:
-        return allowed
-
-    return RelayHooks(redeem_token=redeem, connect_upstream=connect, still_allowed=still_allowed)
+    return RelayHooks(redeem_token=redeem, connect_upstream=connect)
 
 
 async def play(

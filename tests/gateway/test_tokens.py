@@ -70,6 +70,6 @@ def test_credentials_url_refusals(
 ) -> None:
     anonymous = Client().get("/im/credentials")  # a script's request: JSON, not the login page
     assert anonymous.status_code == 401
-    assert anonymous.json()["error"] == "Log in to the back office again to use the chat."
+    assert anonymous.json()["error"].startswith("Reconnectez-vous au back office")
     assert client_for(oliver).get("/im/credentials").status_code == 404  # no account
     assert client_for(oliver).post("/im/credentials").status_code == 405

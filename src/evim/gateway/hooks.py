@@ -12,18 +12,19 @@ from django.utils import translation
 
 from evim.gateway import registry, tokens
 from evim.gateway.owners import Refusal, owner_for_session, stored_password, verdicts_for
-from evim.gateway.permissions import PermissionChecker
+from evim.gateway.permissions import PermissionSweep
 from evim.gateway.prepared import PREPARED
 from evim.gateway.relay import RelayHooks, RelayLimits, StreamOwner
 from evim.gateway.upstream import AuthenticatedUpstream
 from evim.gateway.upstream.tcp import connect_tcp
 from evim.gateway.upstream.websocket import connect_websocket
 
-# One batch check per interval for every stream of this process (see permissions.py).
-PERMISSIONS = PermissionChecker(
+# One batch check per interval for every stream of this process (see permissions.py);
+# the ASGI lifespan runs it.
+PERMISSIONS = PermissionSweep(
     batch=verdicts_for,
-    owners=registry.owners,
-    max_age=settings.EVIM_GATEWAY_RECHECK_SECONDS,
+    streams=registry.streams,
+    interval=settings.EVIM_GATEWAY_RECHECK_SECONDS,
 )
 
 
@@ -32,7 +33,6 @@ def limits_from_settings() -> RelayLimits:
         max_stanza_bytes=settings.EVIM_GATEWAY_MAX_STANZA_BYTES,
         frames_per_second=settings.EVIM_GATEWAY_FRAMES_PER_SECOND,
         frame_burst=settings.EVIM_GATEWAY_FRAME_BURST,
-        recheck_seconds=settings.EVIM_GATEWAY_RECHECK_SECONDS,
     )
 
 
@@ -84,9 +84,6 @@ def hooks_for(owner: StreamOwner) -> RelayHooks:
             return prepared
         return await connect_upstream_for(owner)
 
-    async def allowed() -> str | None:
-        return await PERMISSIONS.verdict(owner)
-
     def translate(text: str) -> str:
         with translation.override(owner.language):
             return translation.gettext(text)
@@ -94,6 +91,5 @@ def hooks_for(owner: StreamOwner) -> RelayHooks:
     return RelayHooks(
         redeem_token=redeem,
         connect_upstream=connect,
-        still_allowed=allowed,
         translate=translate,
     )

@@ -1,7 +1,7 @@
 """The gateway streams open in this process, per back-office user.
 
-Used to cap the streams of one user, and to end a user's streams at once when they log out
-(the periodic check in each stream covers other processes and lost accounts).
+Used to cap the streams of one user, to end a user's streams at once when they log out, and
+by the periodic sweep (``permissions.py``) that covers other processes and lost accounts.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ class OpenStream:
     end: Callable[[str], None]  # called on the stream's loop with the reason
     ended: bool = field(default=False)
 
+    @property
+    def owner(self) -> StreamOwner:
+        return StreamOwner(self.user_id, self.session_key, self.jid)
+
 
 _streams: dict[int, set[OpenStream]] = defaultdict(set)
 
@@ -43,13 +47,9 @@ def remove(stream: OpenStream) -> None:
             del _streams[stream.user_id]
 
 
-def owners() -> list[StreamOwner]:
-    """Whose every open stream is."""
-    return [
-        StreamOwner(stream.user_id, stream.session_key, stream.jid)
-        for streams in _streams.values()
-        for stream in streams
-    ]
+def streams() -> list[OpenStream]:
+    """Every open stream of this process."""
+    return [stream for streams in _streams.values() for stream in streams]
 
 
 def end_streams(*, user_id: int, session_key: str | None = None, reason: str) -> int:

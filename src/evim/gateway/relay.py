@@ -72,7 +72,6 @@ class RelayLimits:
     max_stanza_bytes: int
     frames_per_second: float
     frame_burst: int
-    recheck_seconds: float
 
 
 @dataclass
@@ -84,8 +83,6 @@ class RelayHooks:
     #: The authenticated upstream for this owner, given the redeemed token (which may have
     #: an upstream prepared with it); raises UpstreamError.
     connect_upstream: Callable[[str], Awaitable[AuthenticatedUpstream]]
-    #: None while the owner may keep the stream, else why not (session or account gone).
-    still_allowed: Callable[[], Awaitable[str | None]]
     #: A text the user may see, in their language (texts are marked with gettext_noop).
     translate: Callable[[str], str] = str
 
@@ -210,7 +207,7 @@ class Relay:
         tasks = {
             asyncio.create_task(self._browser_to_upstream(self.upstream), name="from-browser"),
             asyncio.create_task(self._upstream_to_browser(self.upstream), name="to-browser"),
-            asyncio.create_task(self._watch_permission(), name="watch"),
+            asyncio.create_task(self._watch_end(), name="watch"),
         }
         try:
             done, _pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -265,18 +262,12 @@ class Relay:
                 self._(gettext_noop("The connection to the chat server was lost.")),
             ) from error
 
-    async def _watch_permission(self) -> None:
-        while True:
-            reason: str | None
-            try:
-                reason = await asyncio.wait_for(
-                    asyncio.shield(self._end_requested), self.limits.recheck_seconds
-                )
-            except TimeoutError:
-                reason = await self.hooks.still_allowed()
-            if reason is not None:
-                text = self._(gettext_noop("The chat ended: %(reason)s."))
-                raise StreamEnded("not-authorized", text % {"reason": self._(reason)})
+    async def _watch_end(self) -> None:
+        """Until an end is requested: a logout, or the periodic sweep finding the session
+        or the account gone (``permissions.py``)."""
+        reason = await asyncio.shield(self._end_requested)
+        text = self._(gettext_noop("The chat ended: %(reason)s."))
+        raise StreamEnded("not-authorized", text % {"reason": self._(reason)})
 
     # --- helpers ----------------------------------------------------------------------------
 
