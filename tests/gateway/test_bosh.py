@@ -47,6 +47,7 @@ class Bosh:
     origin: str | None
     rid: int = field(default_factory=lambda: 1_000_000 + secrets.randbelow(1_000_000))
     sid: str | None = None
+    created: str = ""  # the session creation's response
 
     def post(self, data: str, *, method: str = "POST") -> tuple[int, str]:
         parts = urlsplit(self.base_url)
@@ -103,6 +104,7 @@ class Bosh:
         match = re.search(r"sid='([^']+)'", text)
         assert match, text
         self.sid = match.group(1)
+        self.created = text
         return text
 
     def receive_until(self, pattern: str) -> str:
@@ -342,15 +344,8 @@ def test_an_idle_bosh_session_ends_and_stays_resumable(
     ) as instance:
         instance.evim("accounts", "provision", "jeanne")
         session = logged_in(instance, "jeanne")
-        jeanne = bosh_for(instance, session)
-        created = jeanne.create()
-        assert "inactivity='2'" in created, created
-        assert "<success" in jeanne.authenticate("jeanne", session.credentials()["password"])
-        jeanne.send(xmpp_restart="true")
-        bind = "<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"
-        bound = jeanne.send(bind)
-        if "<jid>" not in bound:
-            bound = jeanne.receive_until("<jid>")
+        jeanne = bound_bosh(instance, session)
+        assert "inactivity='2'" in jeanne.created, jeanne.created
         enabled = jeanne.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
         if "<enabled" not in enabled:
             enabled = jeanne.receive_until("<enabled")

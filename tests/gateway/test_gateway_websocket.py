@@ -50,6 +50,12 @@ async def start(gateway: LiveEvim, session: BackOfficeSession) -> tuple[WebSocke
     return client, full_jid
 
 
+async def stream_of(gateway: LiveEvim, session: BackOfficeSession) -> WebSocketXmpp:
+    """A gateway WebSocket opened with ``session``'s cookie, before any authentication."""
+    connection = await open_gateway(gateway.url, cookie=session.cookie_header, origin=gateway.url)
+    return WebSocketXmpp(connection, domain="localhost")
+
+
 def test_credentials_give_a_token_never_the_password(gateway: LiveEvim) -> None:
     session = logged_in(gateway, "jeanne")
     first, second = session.credentials(), session.credentials()
@@ -128,30 +134,18 @@ def test_a_token_works_once_for_its_own_session(gateway: LiveEvim) -> None:
     async def script() -> None:
         session = logged_in(gateway, "jeanne")
         token = session.credentials()["password"]
-        first = WebSocketXmpp(
-            await open_gateway(gateway.url, cookie=session.cookie_header, origin=gateway.url),
-            domain="localhost",
-        )
+        first = await stream_of(gateway, session)
         assert "<success" in await first.authenticate("jeanne", token)
-        again = WebSocketXmpp(
-            await open_gateway(gateway.url, cookie=session.cookie_header, origin=gateway.url),
-            domain="localhost",
-        )
+        again = await stream_of(gateway, session)
         assert "not-authorized" in await again.authenticate("jeanne", token)
         # Another session of the same user cannot use this session's token either.
         other = logged_in(gateway, "jeanne")
         stolen = session.credentials()["password"]
-        thief = WebSocketXmpp(
-            await open_gateway(gateway.url, cookie=other.cookie_header, origin=gateway.url),
-            domain="localhost",
-        )
+        thief = await stream_of(gateway, other)
         assert "not-authorized" in await thief.authenticate("jeanne", stolen)
         # Nor can another user, even logged in.
         camille = logged_in(gateway, "camille")
-        third = WebSocketXmpp(
-            await open_gateway(gateway.url, cookie=camille.cookie_header, origin=gateway.url),
-            domain="localhost",
-        )
+        third = await stream_of(gateway, camille)
         assert "not-authorized" in await third.authenticate(
             "camille", session.credentials()["password"]
         )
@@ -185,10 +179,7 @@ def test_the_upstream_login_is_prepared_with_the_token(gateway: LiveEvim) -> Non
         )
         assert "id='ping-1'" in await client.receive_until("<iq")
         other = logged_in(gateway, "jeanne")
-        thief = WebSocketXmpp(
-            await open_gateway(gateway.url, cookie=other.cookie_header, origin=gateway.url),
-            domain="localhost",
-        )
+        thief = await stream_of(gateway, other)
         assert "not-authorized" in await thief.authenticate(
             "jeanne", session.credentials()["password"]
         )
@@ -272,10 +263,7 @@ def test_stream_management_resumes_after_a_page_navigation(gateway: LiveEvim) ->
         await first.connection.close()  # the page goes away: no XMPP <close/>
 
         credentials = session.credentials()
-        second = WebSocketXmpp(
-            await open_gateway(gateway.url, cookie=session.cookie_header, origin=gateway.url),
-            domain="localhost",
-        )
+        second = await stream_of(gateway, session)
         assert "<success" in await second.authenticate("jeanne", credentials["password"])
         _opened, features = await second.open()
         assert "urn:xmpp:sm:3" in features
