@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from evim.gateway.upstream import UpstreamClosed
-from evim.gateway.upstream.websocket import CLEAN_CLOSE
+from evim.gateway.upstream.ending import CLEAN_CLOSE
 from tests.fixtures.prosody import RunningProsody
 from tests.gateway.test_upstream_tcp import start_tag, tcp_upstream
 from tests.gateway.test_upstream_websocket import (

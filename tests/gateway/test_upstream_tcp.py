@@ -23,8 +23,9 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 from evim.gateway import hooks as gateway_hooks
 from evim.gateway.relay import StreamOwner
 from evim.gateway.upstream import AuthenticatedUpstream, UpstreamClosed, UpstreamError
+from evim.gateway.upstream.ending import CLEAN_CLOSE
 from evim.gateway.upstream.tcp import HIGH_WATER, TcpUpstream, connect_tcp
-from evim.gateway.upstream.websocket import CLEAN_CLOSE, WebSocketUpstream, connect_websocket
+from evim.gateway.upstream.websocket import WebSocketUpstream, connect_websocket
 from evim.xmpp.addresses import ServerAddress, ServerLocator
 from tests.fixtures.dns import LocalDnsServer
 from tests.fixtures.prosody import RunningProsody, free_ports

@@ -51,9 +51,10 @@ from evim.gateway.framing import (
     StreamSplitter,
     frame_to_stream,
 )
-from evim.gateway.upstream import UpstreamClosed, UpstreamError
+from evim.gateway.upstream import UpstreamError
+from evim.gateway.upstream.ending import CLEAN_CLOSE, CONNECTION_FAILED, StreamEnding
 from evim.gateway.upstream.sasl import authenticate, parse_frame, stream_error
-from evim.gateway.upstream.websocket import CLEAN_CLOSE, MAX_FRAME_SIZE, open_frame
+from evim.gateway.upstream.websocket import MAX_FRAME_SIZE, open_frame
 from evim.xmpp.addresses import ResolutionError, ServerAddress, ServerLocator
 from evim.xmpp.tls import CAFileError, client_ssl_context
 
@@ -64,7 +65,6 @@ STARTTLS_ELEMENT = f"<starttls xmlns='{TLS_NS}'/>"
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 
-_CONNECTION_FAILED = "remote-connection-failed"
 #: When no address could be used: which failure to report (the one that got furthest).
 _FAILURE_RANK = {"certificate": 4, "tls": 3, "connect": 2, "host": 1}
 
@@ -223,30 +223,25 @@ class _XmlStream(asyncio.Protocol):
         await asyncio.shield(self._lost)
 
 
-class TcpUpstream:
+class TcpUpstream(StreamEnding):
     """An authenticated stream over TCP; see :class:`AuthenticatedUpstream`."""
 
     def __init__(
         self, stream: _XmlStream, *, stream_id: str, features_frame: str, close_timeout: float
     ) -> None:
+        super().__init__(close_timeout=close_timeout)
         self._stream = stream
         self.stream_id = stream_id
         self.features_frame = features_frame
-        self._close_timeout = close_timeout
-        # Why the stream ended, once it did: (condition, detail).
-        self._ended: tuple[str, str] | None = None
-        self._close_sent = False
 
     async def send(self, frame: str) -> None:
         """Send one element.  A ``<close/>`` frame ends the stream as :meth:`close` starts
         to; an ``<open/>`` (a stream restart) cannot be relayed: ValueError."""
-        if self._ended is not None:
-            raise UpstreamClosed(*self._ended)
+        self._ensure_open()
         data = frame_to_stream(frame)
         if data == STREAM_CLOSE:
-            if self._close_sent:
+            if not self._first_end_of_stream():
                 return
-            self._close_sent = True
         elif data.startswith(b"<?xml"):
             raise ValueError("a stream restart cannot be relayed to a TCP upstream")
         try:
@@ -255,63 +250,47 @@ class TcpUpstream:
             raise self._closed_error() from None
 
     async def receive(self) -> str:
-        if self._ended is not None:
-            raise UpstreamClosed(*self._ended)
+        self._ensure_open()
         try:
             frame = await self._stream.next_frame()
         except FrameError as error:
-            self._ended = (
-                _CONNECTION_FAILED,
+            raise self._end(
+                CONNECTION_FAILED,
                 f"the server broke the XML stream ({error.condition}: {error.detail})",
-            )
-            raise UpstreamClosed(*self._ended) from None
+            ) from None
         if frame is None:
             raise self._closed_error()
         if frame.kind is FrameKind.CLOSE:
-            if self._ended is None:
-                self._ended = (CLEAN_CLOSE, "the server closed the stream")
+            ended = self._end(CLEAN_CLOSE, "the server closed the stream")
             self._answer_end()
-            raise UpstreamClosed(*self._ended)
+            raise ended
         if frame.namespace == STREAMS_NS and frame.name == "error":
-            ended = stream_error(parse_frame(frame.text))
-            self._ended = (ended.condition, ended.detail)
+            cause = stream_error(parse_frame(frame.text))
+            ended = self._end(cause.condition, cause.detail)
             self._answer_end()
-            raise UpstreamClosed(*self._ended)
+            raise ended
         return frame.text
 
-    async def close(self) -> None:
-        if self._ended is None:
-            self._ended = (CLEAN_CLOSE, "the gateway closed the stream")
+    # --- how the stream ends (see ending.py) --------------------------------------------
+
+    async def _send_end_of_stream(self) -> None:
         # The server answers </stream:stream> by ending the session, then closes the
         # connection.  Frames that come meanwhile are read and dropped, or a reader paused
         # on unread frames would leave the end unnoticed until the timeout.
         self._stream.discard()
-        if not self._close_sent:
-            self._close_sent = True
+        if self._first_end_of_stream():
             self._stream.write_last(STREAM_CLOSE)
-        try:
-            async with asyncio.timeout(self._close_timeout):
-                await self._stream.wait_lost()
-        except TimeoutError:
-            await self.abort()
 
-    async def abort(self) -> None:
-        if self._ended is None:
-            self._ended = (CLEAN_CLOSE, "the gateway dropped the connection")
+    async def _connection_lost(self) -> None:
+        await self._stream.wait_lost()
+
+    async def _drop(self) -> None:
         self._stream.abort()
         await self._stream.wait_lost()
 
-    # --- helpers ------------------------------------------------------------------------
-
-    def _closed_error(self) -> UpstreamClosed:
-        if self._ended is None:
-            self._ended = (_CONNECTION_FAILED, "the server closed the connection")
-        return UpstreamClosed(*self._ended)
-
     def _answer_end(self) -> None:
         """The server ended the stream: end ours (RFC 6120 §4.4) and close the connection."""
-        if not self._close_sent:
-            self._close_sent = True
+        if self._first_end_of_stream():
             self._stream.write_last(STREAM_CLOSE)
         self._stream.discard()
         self._stream.close()
@@ -335,7 +314,7 @@ async def connect_tcp(
         try:
             locator = ServerLocator.from_settings()
         except ValueError as error:  # invalid EVIM_XMPP_ADDRESS_OVERRIDES
-            raise UpstreamError(_CONNECTION_FAILED, str(error)) from None
+            raise UpstreamError(CONNECTION_FAILED, str(error)) from None
     attempt = _Attempt(domain)
     try:
         async with asyncio.timeout(timeout):
@@ -349,7 +328,7 @@ async def connect_tcp(
             try:
                 context = await asyncio.to_thread(client_ssl_context, target.ca_file)
             except CAFileError as error:
-                raise UpstreamError(_CONNECTION_FAILED, str(error)) from None
+                raise UpstreamError(CONNECTION_FAILED, str(error)) from None
             return await attempt.run(
                 target.addresses,
                 context=context,
@@ -366,7 +345,7 @@ async def connect_tcp(
     except OSError as error:  # not expected: every step maps its own
         attempt.drop()
         raise UpstreamError(
-            _CONNECTION_FAILED, f"{attempt.doing}: {error.strerror or error}"
+            CONNECTION_FAILED, f"{attempt.doing}: {error.strerror or error}"
         ) from None
     except BaseException:
         attempt.drop()
@@ -418,7 +397,7 @@ class _Attempt:
             raise UpstreamError("host-unknown", f"no address to try for {self.domain}")
         kind, _detail = max(failures, key=lambda failure: _FAILURE_RANK[failure[0]])
         detail = "; ".join(detail for _kind, detail in failures)
-        raise UpstreamError("host-unknown" if kind == "host" else _CONNECTION_FAILED, detail)
+        raise UpstreamError("host-unknown" if kind == "host" else CONNECTION_FAILED, detail)
 
     async def _log_in(
         self,
@@ -437,7 +416,7 @@ class _Attempt:
         if not address.direct_tls:
             if parse_frame(features).find(f"{{{TLS_NS}}}starttls") is None:
                 raise UpstreamError(
-                    _CONNECTION_FAILED,
+                    CONNECTION_FAILED,
                     f"{address} offers no STARTTLS: evim does not log in unencrypted",
                 )
             self.doing = f"STARTTLS at {address}"
@@ -445,19 +424,19 @@ class _Attempt:
             answer = await self._next()
             if answer.namespace != TLS_NS or answer.name != "proceed":
                 raise UpstreamError(
-                    _CONNECTION_FAILED, f"{address} refused STARTTLS (<{answer.name}/>)"
+                    CONNECTION_FAILED, f"{address} refused STARTTLS (<{answer.name}/>)"
                 )
             if stream.pending:
-                raise UpstreamError(_CONNECTION_FAILED, f"{address} sent data after <proceed/>")
+                raise UpstreamError(CONNECTION_FAILED, f"{address} sent data after <proceed/>")
             try:
                 transport = await stream.loop.start_tls(
                     stream.transport, stream, context, server_hostname=server_name
                 )
             except OSError as error:  # ssl.SSLError included
                 _kind, detail = _tls_failure(address, error, server_name)
-                raise UpstreamError(_CONNECTION_FAILED, detail) from None
+                raise UpstreamError(CONNECTION_FAILED, detail) from None
             if transport is None:
-                raise UpstreamError(_CONNECTION_FAILED, f"{address}: TLS could not start")
+                raise UpstreamError(CONNECTION_FAILED, f"{address}: TLS could not start")
             stream.transport = transport
             self.doing = f"opening the encrypted XMPP stream at {address}"
             features = await self._open_stream(address, server_name)
@@ -486,18 +465,18 @@ class _Attempt:
         opened = await self._next()
         if opened.kind is not FrameKind.OPEN:
             raise UpstreamError(
-                _CONNECTION_FAILED, f"{address}: expected the stream header, got <{opened.name}>"
+                CONNECTION_FAILED, f"{address}: expected the stream header, got <{opened.name}>"
             )
         version = opened.attributes.get("version", "0.9")
         if not version.startswith("1."):
             raise UpstreamError(
-                _CONNECTION_FAILED, f"{address} speaks XMPP {version}, not 1.0 (RFC 6120)"
+                CONNECTION_FAILED, f"{address} speaks XMPP {version}, not 1.0 (RFC 6120)"
             )
         self.stream_id = opened.attributes.get("id", "")
         features = await self._next()
         if features.namespace != STREAMS_NS or features.name != "features":
             raise UpstreamError(
-                _CONNECTION_FAILED,
+                CONNECTION_FAILED,
                 f"{address}: expected the stream features, got <{features.name}>",
             )
         return features.text
@@ -511,7 +490,7 @@ class _Attempt:
             await self.stream.write(data)
         except ConnectionError:
             raise UpstreamError(
-                _CONNECTION_FAILED, "the server closed the connection during login"
+                CONNECTION_FAILED, "the server closed the connection during login"
             ) from None
 
     async def _receive(self) -> str:
@@ -523,13 +502,13 @@ class _Attempt:
             frame = await self.stream.next_frame()
         except FrameError as error:
             raise UpstreamError(
-                _CONNECTION_FAILED,
+                CONNECTION_FAILED,
                 f"the server does not speak XMPP ({error.condition}: {error.detail})",
             ) from None
         if frame is None:
-            raise UpstreamError(_CONNECTION_FAILED, "the server closed the connection during login")
+            raise UpstreamError(CONNECTION_FAILED, "the server closed the connection during login")
         if frame.kind is FrameKind.CLOSE:
-            raise UpstreamError(_CONNECTION_FAILED, "the server closed the stream during login")
+            raise UpstreamError(CONNECTION_FAILED, "the server closed the stream during login")
         if frame.namespace == STREAMS_NS and frame.name == "error":
             raise stream_error(parse_frame(frame.text))
         return frame

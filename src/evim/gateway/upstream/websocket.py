@@ -41,7 +41,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.typing import Origin, Subprotocol
 
-from evim.gateway.upstream import UpstreamClosed, UpstreamError
+from evim.gateway.upstream import UpstreamError
+from evim.gateway.upstream.ending import CLEAN_CLOSE, StreamEnding
 from evim.gateway.upstream.sasl import STREAMS_NS, authenticate, parse_frame, stream_error
 
 FRAMING_NS = "urn:ietf:params:xml:ns:xmpp-framing"
@@ -49,9 +50,6 @@ CLOSE_FRAME = f"<close xmlns='{FRAMING_NS}'/>"
 #: Largest frame accepted from the server: Prosody's stanza limit (``c2s_stanza_size_limit``,
 #: 256 KiB) plus room for what wraps a stanza of that size (carbons, MAM results, delays).
 MAX_FRAME_SIZE = 256 * 1024 + 16 * 1024
-#: The condition of UpstreamClosed when the stream ended without an error (the relay then
-#: closes the browser's stream cleanly).
-CLEAN_CLOSE = "closed"
 
 # The first characters of the frames that end a stream: RFC 7395's <close/> and a stream
 # error (Prosody writes <stream:error xmlns:stream=…>; other servers may write <error xmlns=…>).
@@ -79,7 +77,7 @@ def plain_allowed(url: str) -> bool:
         return False
 
 
-class WebSocketUpstream:
+class WebSocketUpstream(StreamEnding):
     """An authenticated stream over a WebSocket; see :class:`AuthenticatedUpstream`."""
 
     def __init__(
@@ -90,25 +88,20 @@ class WebSocketUpstream:
         features_frame: str,
         close_timeout: float,
     ) -> None:
+        super().__init__(close_timeout=close_timeout)
         self.connection = connection
         self.stream_id = stream_id
         self.features_frame = features_frame
-        self._close_timeout = close_timeout
-        # Why the stream ended, once it did: (condition, detail).
-        self._ended: tuple[str, str] | None = None
-        self._close_sent = False
 
     async def send(self, frame: str) -> None:
-        if self._ended is not None:
-            raise UpstreamClosed(*self._ended)
+        self._ensure_open()
         try:
             await self.connection.send(frame)
         except ConnectionClosed:
             raise self._closed_error() from None
 
     async def receive(self) -> str:
-        if self._ended is not None:
-            raise UpstreamClosed(*self._ended)
+        self._ensure_open()
         try:
             frame = await self.connection.recv(decode=True)
         except ConnectionClosed:
@@ -117,11 +110,10 @@ class WebSocketUpstream:
             await self._end_of_stream(frame)  # raises if it is one
         return frame
 
-    async def close(self) -> None:
-        if self._ended is None:
-            self._ended = (CLEAN_CLOSE, "the gateway closed the stream")
-        if not self._close_sent:
-            self._close_sent = True
+    # --- how the stream ends (see ending.py) --------------------------------------------
+
+    async def _send_end_of_stream(self) -> None:
+        if self._first_end_of_stream():
             with contextlib.suppress(ConnectionClosed):
                 await self.connection.send(CLOSE_FRAME)
         # Prosody answers <close/> by closing the WebSocket itself once the session is
@@ -131,40 +123,26 @@ class WebSocketUpstream:
         # regardless (the queue grows by what Prosody still sends, then it closes), or
         # Prosody's end of the connection would go unnoticed until the timeout.
         self.connection.transport.resume_reading()
-        try:
-            async with asyncio.timeout(self._close_timeout):
-                await self.connection.wait_closed()
-        except TimeoutError:
-            await self.abort()
 
-    async def abort(self) -> None:
-        if self._ended is None:
-            self._ended = (CLEAN_CLOSE, "the gateway dropped the connection")
-        self.connection.transport.abort()
+    async def _connection_lost(self) -> None:
         await self.connection.wait_closed()
 
-    # --- helpers ------------------------------------------------------------------------
-
-    def _closed_error(self) -> UpstreamClosed:
-        if self._ended is None:
-            self._ended = ("remote-connection-failed", "the server closed the connection")
-        return UpstreamClosed(*self._ended)
+    async def _drop(self) -> None:
+        self.connection.transport.abort()
+        await self.connection.wait_closed()
 
     async def _end_of_stream(self, frame: str) -> None:
         """Raise UpstreamClosed if ``frame`` ends the stream (else return)."""
         element = parse_frame(frame)
         if element.tag == f"{{{FRAMING_NS}}}close":
-            if self._ended is None:
-                self._ended = (CLEAN_CLOSE, "the server closed the stream")
-            if not self._close_sent:  # RFC 7395 §3.6: answer the server's <close/>
-                self._close_sent = True
+            ended = self._end(CLEAN_CLOSE, "the server closed the stream")
+            if self._first_end_of_stream():  # RFC 7395 §3.6: answer the server's <close/>
                 with contextlib.suppress(ConnectionClosed):
                     await self.connection.send(CLOSE_FRAME)
-            raise UpstreamClosed(*self._ended)
+            raise ended
         if element.tag == f"{{{STREAMS_NS}}}error":
             error = stream_error(element)
-            self._ended = (error.condition, error.detail)
-            raise UpstreamClosed(*self._ended)
+            raise self._end(error.condition, error.detail)
 
 
 async def connect_websocket(
