@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from evim.gateway.relay import Relay, RelayHooks, RelayLimits, StreamOwner
 from evim.gateway.upstream import AuthenticatedUpstream, UpstreamClosed, UpstreamError
+from evim.gateway.upstream.ending import CONNECTION_FAILED
 
 FRAMING = "urn:ietf:params:xml:ns:xmpp-framing"
 OPEN = f"<open xmlns='{FRAMING}' to='evim.test' version='1.0'/>"
@@ -131,6 +132,23 @@ def test_an_unreachable_server_gives_an_error_the_client_can_show() -> None:
     assert "<remote-connection-failed" in error
     assert "The chat server cannot be reached right now" in error
     assert browser.closed
+
+
+class LostUpstream(FakeUpstream):
+    """A server whose connection drops once the stream is up (Prosody killed)."""
+
+    async def receive(self) -> str:
+        await super().receive()
+        raise UpstreamClosed(CONNECTION_FAILED, "the server closed the connection")
+
+
+def test_a_server_lost_mid_stream_is_a_shutdown_clients_come_back_after() -> None:
+    upstream = LostUpstream()
+    upstream.incoming.put_nowait("<presence xmlns='jabber:client'/>")
+    browser = asyncio.run(play([OPEN, auth(), OPEN], upstream))
+    assert "<system-shutdown" in browser.sent[-2]
+    assert "The connection to the chat server was lost." in browser.sent[-2]
+    assert browser.sent[-1].startswith("<close")
 
 
 def test_refused_stored_credentials_say_who_can_fix_it() -> None:

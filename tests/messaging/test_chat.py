@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import override_settings
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from evim.backoffice.models import User
+from evim.backoffice.models import AuditEntry, User
 from evim.messaging import actions, converse
 from evim.messaging.chat import WEBSOCKET_PATH
 from evim.messaging.converse import ConverseFinder, served
@@ -59,9 +59,13 @@ def test_every_page_carries_the_chat_settings_never_a_password(
         "websocket_path": "/im/ws",
         "nickname": "Jeanne Durand",
         "rooms": ["lilas@conference.evim.test"],
+        "notifications": False,
+        "unread_key": f"evim-chat-unread-{jeanne_has_an_account.pk}",
         "texts": {
             "not_connected": "Le chat n’est pas connecté. "
-            "Il se connecte de lui-même dès qu’il le peut."
+            "Il se connecte de lui-même dès qu’il le peut.",
+            "logged_out": "Vous êtes déconnecté : reconnectez-vous pour utiliser le chat.",
+            "unread": {"one": "%(count)s message non lu", "other": "%(count)s messages non lus"},
         },
     }
     # No script of the page is inline: the Content-Security-Policy forbids it.
@@ -85,8 +89,62 @@ def test_english_users_get_an_english_chat(oliver: User, messaging_enabled: Path
     assert config["language"] == "en"
     assert config["nickname"] == "Oliver Bennett"
     assert config["texts"] == {
-        "not_connected": "The chat is not connected. It connects by itself as soon as it can."
+        "not_connected": "The chat is not connected. It connects by itself as soon as it can.",
+        "logged_out": "You are logged out: log in again to use the chat.",
+        "unread": {"one": "%(count)s unread message", "other": "%(count)s unread messages"},
     }
+
+
+UNREAD = re.compile(r'<a class="chat-unread" href="/im/" data-chat="unread" hidden>')
+
+
+def test_the_top_bar_has_the_unread_count_of_the_chat(
+    jeanne_has_an_account: User, ines: User
+) -> None:
+    """A place in every page's top bar, through the back office's header items: empty, and
+    hidden until messaging/chat.js counts; none for a user without the chat."""
+    for path in ("/", "/profile/", "/im/"):
+        html = client_for(jeanne_has_an_account).get(path).content.decode()
+        topbar = html[html.index('<div class="usermenu">') : html.index("</nav>")]
+        assert UNREAD.search(topbar), path
+        assert 'data-chat="unread-count">0</span>' in topbar
+    assert 'data-chat="unread"' not in client_for(ines).get("/").content.decode()
+
+
+def test_desktop_notifications_are_opt_in_from_the_profile(jeanne_has_an_account: User) -> None:
+    jeanne = jeanne_has_an_account
+    client = client_for(jeanne)
+    profile = client.get("/profile/").content.decode()
+    assert 'data-chat="notifications-form"' in profile
+    assert 'name="desktop_notifications" id="id_desktop_notifications">' in profile  # off
+    config = chat_config(profile)
+    assert config is not None and config["notifications"] is False
+
+    answer = client.post("/messaging/chat-preferences/", {"desktop_notifications": "on"})
+    assert answer.status_code == 302 and answer["Location"] == "/profile/"
+    page = client.get("/profile/").content.decode()
+    assert "Les notifications sur le bureau sont activées." in page
+    assert 'id="id_desktop_notifications" checked>' in page
+    config = chat_config(page)
+    assert config is not None and config["notifications"] is True
+    # Saving the same choice again changes nothing and writes nothing.
+    client.post("/messaging/chat-preferences/", {"desktop_notifications": "on"})
+    client.post("/messaging/chat-preferences/", {})
+    config = chat_config(client.get("/").content.decode())
+    assert config is not None and config["notifications"] is False
+
+    audit = AuditEntry.objects.filter(event="chat_preferences_changed").order_by("id")
+    assert [(entry.acting_user, entry.subject, entry.changes) for entry in audit] == [
+        (jeanne, "jeanne", {"desktop_notifications": [False, True]}),
+        (jeanne, "jeanne", {"desktop_notifications": [True, False]}),
+    ]
+
+
+def test_no_chat_preferences_without_the_chat(ines: User, messaging_enabled: Path) -> None:
+    client = client_for(ines)
+    assert "notifications-form" not in client.get("/profile/").content.decode()
+    assert client.post("/messaging/chat-preferences/", {}).status_code == 403
+    assert client.get("/messaging/chat-preferences/").status_code == 405
 
 
 def test_no_chat_without_an_account(ines: User, messaging_enabled: Path) -> None:

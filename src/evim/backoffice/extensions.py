@@ -1,8 +1,9 @@
 """Where other modules add to the back office without the back office knowing them.
 
 The messaging module registers, from its ``AppConfig.ready()``, its entry in the
-Paramétrage > Général menu, its card on the home page, its part of the profile page and the
-chat every page loads (a part of every page's ``<head>``, through ``{% page_head_parts %}``).
+Paramétrage > Général menu, its card on the home page, its part of the profile page, the
+chat every page loads (a part of every page's ``<head>``, through ``{% page_head_parts %}``)
+and the chat's unread count in the top bar (``{% header_parts %}``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class PagePart:
 
 __all__ = [
     "PagePart",
+    "header_items",
     "home_cards",
     "page_heads",
     "profile_sections",
@@ -46,6 +48,9 @@ profile_sections: list[PagePart] = []
 # Rendered into the <head> of every page of the base layout (stylesheets, module scripts and
 # their data): no inline script, the Content-Security-Policy forbids it.
 page_heads: list[PagePart] = []
+# Rendered into the top bar of every page of the base layout, before the user's name (small
+# inline items: a count, a link).
+header_items: list[PagePart] = []
 
 
 def render_parts(parts: list[PagePart], request: HttpRequest) -> list[SafeString]:

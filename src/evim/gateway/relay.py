@@ -34,6 +34,7 @@ from evim.gateway import stanzas
 from evim.gateway.framing import ClientFrame, FrameError, FrameKind, parse_client_frame
 from evim.gateway.metrics import METRICS
 from evim.gateway.upstream import AuthenticatedUpstream, UpstreamClosed, UpstreamError
+from evim.gateway.upstream.ending import CLEAN_CLOSE, CONNECTION_FAILED
 
 logger = logging.getLogger("evim.gateway")
 
@@ -252,15 +253,26 @@ class Relay:
                 METRICS.bytes_to_browser += len(frame)
         except UpstreamClosed as closed:
             self.upstream = None  # nothing left to close
-            condition = None if closed.condition == "closed" else closed.condition
+            if closed.condition == CONNECTION_FAILED:  # the server went away mid-stream
+                raise self._server_lost() from None
+            condition = None if closed.condition == CLEAN_CLOSE else closed.condition
             raise StreamEnded(condition, closed.detail) from None
         except UpstreamError as error:
             self.upstream = None
             METRICS.upstream_errors[error.condition] += 1
-            raise StreamEnded(
-                "remote-connection-failed",
-                self._(gettext_noop("The connection to the chat server was lost.")),
-            ) from error
+            raise self._server_lost() from error
+
+    def _server_lost(self) -> StreamEnded:
+        """The server went away after the login (killed, restarted, unreachable).
+
+        Told to the browser as ``system-shutdown``, after which clients come back (Converse
+        retries); ``remote-connection-failed`` is what a login that cannot reach the server
+        gets, and Converse takes that one as final (and asks whether the address is right).
+        """
+        return StreamEnded(
+            "system-shutdown",
+            self._(gettext_noop("The connection to the chat server was lost.")),
+        )
 
     async def _watch_end(self) -> None:
         """Until an end is requested: a logout, or the periodic sweep finding the session

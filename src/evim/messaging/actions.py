@@ -23,7 +23,12 @@ from evim.managed_server.layout import ServerLayout
 from evim.managed_server.localparts import generate_password, localpart_for
 from evim.messaging import encryption
 from evim.messaging.jids import domain_of
-from evim.messaging.models import AccountEvent, JabberAccount, MessagingPreferences
+from evim.messaging.models import (
+    AccountEvent,
+    ChatPreferences,
+    JabberAccount,
+    MessagingPreferences,
+)
 from evim.xmpp.connection_test import ConnectionTestResult, test_many
 
 logger = logging.getLogger("evim.messaging")
@@ -224,6 +229,23 @@ def do_set_self_service(*, acting_user: User | None, enabled: bool) -> None:
         )
         preferences.self_service = enabled
         preferences.save()
+
+
+@transaction.atomic
+def do_set_desktop_notifications(*, acting_user: User | None, user: User, enabled: bool) -> bool:
+    """Turn the user's desktop notifications on or off; returns whether that changed."""
+    preferences, _created = ChatPreferences.objects.select_for_update().get_or_create(user=user)
+    if preferences.desktop_notifications == enabled:
+        return False
+    _audit(
+        acting_user,
+        AccountEvent.CHAT_PREFERENCES_CHANGED,
+        user.username,
+        desktop_notifications=[preferences.desktop_notifications, enabled],
+    )
+    preferences.desktop_notifications = enabled
+    preferences.save(update_fields=["desktop_notifications"])
+    return True
 
 
 def do_rotate_keys(*, acting_user: User | None, keep_old_keys: bool = False) -> int:

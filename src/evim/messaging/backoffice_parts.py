@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from evim.backoffice.extensions import (
     PagePart,
+    header_items,
     home_cards,
     page_heads,
     profile_sections,
@@ -17,8 +18,8 @@ from evim.backoffice.extensions import (
 )
 from evim.backoffice.menu import MenuEntry
 from evim.backoffice.models import User
-from evim.messaging.chat import chat_settings
-from evim.messaging.models import JabberAccount, MessagingPreferences
+from evim.messaging.chat import chat_settings, has_chat
+from evim.messaging.models import ChatPreferences, JabberAccount, MessagingPreferences
 from evim.messaging.project_config import get_messaging_config
 
 
@@ -44,7 +45,8 @@ def profile_section(request: HttpRequest) -> dict[str, Any] | None:
     self_service = MessagingPreferences.current().self_service and (
         account is None or account.kind == JabberAccount.Kind.EXTERNAL
     )
-    return {"account": account, "self_service": self_service}
+    preferences = ChatPreferences.of(request.user) if has_chat(request.user) else None
+    return {"account": account, "self_service": self_service, "chat_preferences": preferences}
 
 
 def chat_head(request: HttpRequest) -> dict[str, Any] | None:
@@ -53,8 +55,14 @@ def chat_head(request: HttpRequest) -> dict[str, Any] | None:
     return None if settings is None else {"chat": settings}
 
 
+def chat_header(request: HttpRequest) -> dict[str, Any] | None:
+    """The top bar's unread count (filled in by messaging/chat.js), for users with the chat."""
+    return {} if has_chat(request.user) else None
+
+
 def register() -> None:
     settings_menu_entries.append(settings_entry)
     home_cards.append(PagePart("messaging/home_card.html", home_card))
     profile_sections.append(PagePart("messaging/profile_section.html", profile_section))
     page_heads.append(PagePart("messaging/chat_head.html", chat_head))
+    header_items.append(PagePart("messaging/chat_header.html", chat_header))

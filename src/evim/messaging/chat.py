@@ -12,10 +12,11 @@ from django.http import HttpRequest
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from evim.backoffice.models import User
 from evim.messaging import converse
-from evim.messaging.models import JabberAccount
+from evim.messaging.models import ChatPreferences, JabberAccount
 from evim.messaging.project_config import get_messaging_config
 
 #: The gateway's WebSocket endpoint (``evim.asgi.GATEWAY_WEBSOCKET_PATH``), on the page's host.
@@ -51,10 +52,20 @@ def chat_settings(request: HttpRequest) -> dict[str, Any] | None:
         "websocket_path": WEBSOCKET_PATH,
         "nickname": nickname,
         "rooms": list(get_messaging_config().chatrooms),
+        # Opt-in, from the profile page (ChatPreferences).
+        "notifications": ChatPreferences.of(user).desktop_notifications,
+        # Where the page keeps the unread count for the next page (sessionStorage).
+        "unread_key": f"evim-chat-unread-{user.pk}",
         # Converse translates its own texts (i18n); these are evim's, in place of its login form.
         "texts": {
             "not_connected": _(
                 "The chat is not connected. It connects by itself as soon as it can."
             ),
+            "logged_out": _("You are logged out: log in again to use the chat."),
+            # The top bar's unread count: "%(count)s" is replaced in the browser.
+            "unread": {
+                form: ngettext("%(count)s unread message", "%(count)s unread messages", number)
+                for form, number in (("one", 1), ("other", 2))
+            },
         },
     }

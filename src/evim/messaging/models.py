@@ -66,6 +66,38 @@ class MessagingPreferences(models.Model):
         return preferences
 
 
+class ChatPreferences(models.Model):
+    """Choices of one user about their chat (a row once they change something)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="chat_preferences",
+    )
+    desktop_notifications = models.BooleanField(
+        _("desktop notifications"),
+        default=False,
+        help_text=_(
+            "A notification on the computer's desktop for each direct message and each "
+            "mention in a room, while the chat is not in view."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("chat preferences")
+        verbose_name_plural = _("chat preferences")
+
+    def __str__(self) -> str:
+        return f"chat preferences of {self.user_id}"
+
+    @classmethod
+    def of(cls, user: models.Model) -> ChatPreferences:
+        """The user's preferences (defaults, unsaved, until they change one)."""
+        found = cls.objects.filter(user_id=user.pk).first()
+        return found if found is not None else cls(user_id=user.pk)
+
+
 class AccountEvent(models.TextChoices):
     """Audit events of the messaging module (rows of backoffice.AuditEntry)."""
 
@@ -76,3 +108,4 @@ class AccountEvent(models.TextChoices):
     ACCOUNT_TESTED = "jabber_account_tested", _("Jabber account tested")
     SELF_SERVICE_CHANGED = "self_service_changed", _("self-service changed")
     KEYS_ROTATED = "account_keys_rotated", _("encryption key rotated")
+    CHAT_PREFERENCES_CHANGED = "chat_preferences_changed", _("chat preferences changed")

@@ -13,4 +13,5 @@ urlpatterns = [
     path("accounts/provision/", views.account_provision, name="account_provision"),
     path("self-service/", views.self_service, name="self_service"),
     path("my-account/", views.my_account, name="my_account"),
+    path("chat-preferences/", views.chat_preferences, name="chat_preferences"),
 ]

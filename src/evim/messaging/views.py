@@ -374,6 +374,22 @@ def my_account(request: HttpRequest) -> HttpResponse:
 
 
 @messaging_enabled
+@require_POST
+def chat_preferences(request: HttpRequest) -> HttpResponse:
+    """The profile page's chat preferences: desktop notifications on or off."""
+    user = current_user(request)
+    if not has_chat(user):
+        raise PermissionDenied
+    enabled = request.POST.get("desktop_notifications") == "on"
+    if actions.do_set_desktop_notifications(acting_user=user, user=user, enabled=enabled):
+        messages.success(
+            request,
+            _("Desktop notifications are on.") if enabled else _("Desktop notifications are off."),
+        )
+    return redirect("backoffice:profile")
+
+
+@messaging_enabled
 @require_http_methods(["GET"])
 def chat_page(request: HttpRequest) -> HttpResponse:
     """``/im/``: the chat as a full page (Converse's fullscreen view, see messaging.chat)."""

@@ -1,4 +1,5 @@
-"""``{% page_head_parts %}``: what other modules add to every page's ``<head>``."""
+"""``{% page_head_parts %}`` and ``{% header_parts %}``: what other modules add to every
+page's ``<head>`` and to its top bar."""
 
 from __future__ import annotations
 
@@ -6,15 +7,24 @@ from django import template
 from django.template import Context
 from django.utils.safestring import SafeString, mark_safe
 
-from evim.backoffice.extensions import page_heads, render_parts
+from evim.backoffice.extensions import PagePart, header_items, page_heads, render_parts
 
 register = template.Library()
 
 
-@register.simple_tag(takes_context=True)
-def page_head_parts(context: Context) -> SafeString:
+def _rendered(context: Context, parts: list[PagePart]) -> SafeString:
     request = context.get("request")
     if request is None:
         return SafeString("")
     # Each part was rendered by Django's template engine, which escaped its values.
-    return mark_safe("\n".join(render_parts(page_heads, request)))  # noqa: S308
+    return mark_safe("\n".join(render_parts(parts, request)))  # noqa: S308
+
+
+@register.simple_tag(takes_context=True)
+def page_head_parts(context: Context) -> SafeString:
+    return _rendered(context, page_heads)
+
+
+@register.simple_tag(takes_context=True)
+def header_parts(context: Context) -> SafeString:
+    return _rendered(context, header_items)

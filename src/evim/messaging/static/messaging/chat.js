@@ -21,8 +21,96 @@ function offlineNotice(text) {
 // An element that shows nothing (each custom element name needs a class of its own).
 const nothing = () => class extends HTMLElement {};
 
+// Desktop notifications: the browser's permission is asked only on a gesture of the user
+// (the profile page's switch and button below), never by Converse on connection — which
+// it does by default, unasked, on every page of every user.
+const askPermission =
+  "Notification" in window
+    ? Notification.requestPermission.bind(Notification)
+    : () => Promise.resolve("denied");
+if ("Notification" in window) {
+  Notification.requestPermission = () => Promise.resolve(Notification.permission);
+}
+
+// The profile page's "desktop notifications" preference (messaging/profile_section.html).
+function notificationSettings(form) {
+  const box = form.querySelector("input[name=desktop_notifications]");
+  const allow = form.querySelector("[data-chat=allow-notifications]");
+  const blocked = form.querySelector("[data-chat=notifications-blocked]");
+  const permission = () => ("Notification" in window ? Notification.permission : "denied");
+  const show = () => {
+    allow.hidden = !(box.checked && permission() === "default");
+    blocked.hidden = !(box.checked && permission() === "denied");
+  };
+  const ask = () => askPermission().then(show, show);
+  box.addEventListener("change", () => (box.checked ? ask() : show()));
+  allow.addEventListener("click", ask);
+  show();
+}
+
+// The top bar's unread count (messaging/chat_header.html): messages of one-to-one chats and
+// mentions of the user in rooms, that came while the chat was not in view. Kept in
+// sessionStorage as well, so that the next page shows it at once, before Converse is back.
+function unreadCounter(config) {
+  const link = document.querySelector("[data-chat=unread]");
+  if (!link) return () => {};
+  const count = link.querySelector("[data-chat=unread-count]");
+  const plural = new Intl.PluralRules(config.language);
+  const show = (unread) => {
+    link.hidden = unread === 0;
+    count.textContent = String(unread);
+    const text = config.texts.unread[plural.select(unread) === "one" ? "one" : "other"];
+    link.title = text.replace("%(count)s", String(unread));
+    link.setAttribute("aria-label", link.title);
+  };
+  const cached = Number(sessionStorage.getItem(config.unread_key));
+  if (cached > 0) show(cached);
+  return (unread) => {
+    sessionStorage.setItem(config.unread_key, String(unread));
+    show(unread);
+  };
+}
+
+function unreadOf(chatboxes) {
+  let unread = 0;
+  for (const chat of chatboxes.models) {
+    const type = chat.get("type");
+    // Converse counts every message of a room in num_unread_general, and in num_unread only
+    // those that mention the user: a room of colleagues is a stream of news, not a to-do list.
+    if (type === "chatbox" || type === "chatroom") unread += chat.get("num_unread") || 0;
+  }
+  return unread;
+}
+
+// Logged out (in another tab, or the session expired): the credentials URL answers 401 and
+// Converse would keep an empty chat bar, trying again every two seconds. The chat hides and
+// says so instead; it comes back by itself if the user logs in again in another tab.
+function loggedOutNotice(text) {
+  let notice = null;
+  return (loggedOut) => {
+    document.body.classList.toggle("evim-chat-logged-out", loggedOut);
+    if (loggedOut && !notice) {
+      notice = document.createElement("p");
+      notice.className = "evim-chat-logged-out-notice";
+      notice.dataset.chat = "logged-out";
+      notice.setAttribute("role", "status");
+      notice.textContent = text;
+      document.body.append(notice);
+    } else if (!loggedOut && notice) {
+      notice.remove();
+      notice = null;
+    }
+  };
+}
+
+const preferences = document.querySelector("[data-chat=notifications-form]");
+if (preferences) notificationSettings(preferences);
+
 if (element) {
   const config = JSON.parse(element.textContent);
+  const showUnread = unreadCounter(config);
+  const showLoggedOut = loggedOutNotice(config.texts.logged_out);
+  let loggedOut = false;
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   const { default: converse } = await import(config.script);
   converse.plugins.add("evim-chat", {
@@ -34,6 +122,30 @@ if (element) {
       api.elements.define("converse-footer", nothing());
       // In the rooms, the user's name (unless they reserved a nickname on the server).
       api.listen.on("getNicknameForMUC", (muc, nick) => nick || config.nickname);
+      api.listen.on("beforeFetchLoginCredentials", (context, xhr) => {
+        xhr.addEventListener("load", () => {
+          loggedOut = xhr.status === 401 || xhr.status === 403;
+          showLoggedOut(loggedOut);
+        });
+        return xhr;
+      });
+      // Converse gives up when a reconnection fails, or when the server's connection is
+      // lost (the gateway's "remote-connection-failed", as when Prosody restarts): log in
+      // again, waiting 1, 2, 4… at most 10 seconds between attempts.
+      let attempts = 0;
+      api.listen.on("connected", () => (attempts = 0));
+      api.listen.on("reconnected", () => (attempts = 0));
+      api.listen.on("disconnected", () => {
+        const delay = Math.min(1000 * 2 ** attempts, 10_000);
+        attempts += 1;
+        setTimeout(() => api.user.login(), delay);
+      });
+      api.waitUntil("chatBoxesFetched").then(() => {
+        const { chatboxes } = this._converse.state;
+        const update = () => showUnread(unreadOf(chatboxes));
+        chatboxes.on("add remove change:num_unread", update);
+        update();
+      });
     },
   });
   converse.initialize({
@@ -70,6 +182,21 @@ if (element) {
       "converse-register",
       "converse-push",
     ],
+    // Desktop notifications (and their sound) for direct messages and mentions, when the
+    // user turned them on in their profile; a mention is the user's name, with or without
+    // Converse's autocompletion (other clients send no reference).
+    show_desktop_notifications: config.notifications,
+    play_sounds: config.notifications,
+    notify_all_room_messages: false,
+    notify_nicknames_without_references: true,
+    // Reconnection (the server restarted, the network came back): Converse reconnects by
+    // itself, fetching a new token, and asks the archive (MAM) for what came meanwhile —
+    // every page of it, not only the newest 50, so that nothing is left out; the messages
+    // it has stay, and those the archive sends again are recognised (stanza ids), not
+    // shown twice.
+    auto_reconnect: true,
+    mam_request_all_pages: true,
+    clear_messages_on_reconnection: false,
     show_controlbox_by_default: config.view_mode === "fullscreen",
     sticky_controlbox: config.view_mode === "fullscreen",
     loglevel: "warn",

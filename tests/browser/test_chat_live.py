@@ -1,0 +1,313 @@
+"""The chat over time, in Chromium against a real evim and its managed Prosody: the unread
+count in the top bar, desktop notifications (opt-in), history from the server's archive, a
+message sent during a page navigation, logging out in another tab.  Same people and
+helpers as tests/browser/test_chat.py; one evim for the module."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Route, expect
+
+from tests.browser.test_backoffice_pages import log_in
+from tests.browser.test_chat import (
+    CHAT,
+    GO_SENDXMPP,
+    ROOM,
+    SEED_INES,
+    Visitor,
+    message,
+    say,
+    wait_for_frame,
+)
+from tests.fixtures.live_evim import LiveEvim, running_evim
+
+pytestmark = pytest.mark.browser
+
+# Playwright's window.Notification, recorded: the page's notifications and permission asks.
+RECORD_NOTIFICATIONS = """
+window.evimNotifications = [];
+const asks = () => Number(sessionStorage.getItem("evimPermissionAsks") || 0);
+class RecordedNotification {
+  constructor(title, options) {
+    window.evimNotifications.push({ title, body: (options && options.body) || "" });
+  }
+  close() {}
+  // What the person answered stays for the next pages (the browser remembers it per site).
+  static get permission() { return sessionStorage.getItem("evimPermission") || "default"; }
+  static requestPermission() {
+    sessionStorage.setItem("evimPermissionAsks", String(asks() + 1));
+    sessionStorage.setItem("evimPermission", "granted");
+    return Promise.resolve("granted");
+  }
+}
+window.Notification = RecordedNotification;
+// The tab is in the background, as when a notification matters.
+Object.defineProperty(document, "hidden", { get: () => true });
+"""
+
+
+@pytest.fixture(scope="module")
+def chat_evim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveEvim]:
+    """camille, jeanne, oliver and ines with accounts; regie, an outside XMPP user."""
+    with running_evim(tmp_path_factory.mktemp("chat-live")) as instance:
+        instance.evim("shell", "-c", SEED_INES.format(password=instance.password))
+        instance.evim("accounts", "provision", "camille", "jeanne", "oliver", "ines")
+        prosody = instance.data_dir / "prosody" / "prosody.cfg.lua"
+        subprocess.run(
+            ["prosodyctl", "--config", str(prosody), "register", "regie", "localhost", "pw-r"],
+            check=True,
+            capture_output=True,
+        )
+        # The structure's room, persistent as evim's provisioning will make it (issue 6): a
+        # room a client created would vanish, with its archive, when Prosody restarts.
+        subprocess.run(
+            ["prosodyctl", "--config", str(prosody), "shell"],
+            input=f"muc:create('{ROOM}', {{persistent=true}})\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+        yield instance
+
+
+@pytest.fixture
+def visit(browser: Browser, chat_evim: LiveEvim) -> Iterator[Callable[..., Visitor]]:
+    """``visit("jeanne")``: a new browser profile logged in as jeanne; ``notifications=True``
+    records the page's desktop notifications (RECORD_NOTIFICATIONS)."""
+    contexts = []
+
+    def open_as(username: str, *, notifications: bool = False, **options: Any) -> Visitor:
+        context = browser.new_context(
+            locale="fr-FR", viewport=options.pop("viewport", {"width": 1280, "height": 900})
+        )
+        if notifications:
+            context.add_init_script(RECORD_NOTIFICATIONS)
+        contexts.append(context)
+        visitor = Visitor(context.new_page())
+        visitor.page.on("websocket", visitor.follow)
+        visitor.page.on("console", lambda entry: visitor.console.append(entry.text))
+        log_in(visitor.page, chat_evim, username)
+        return visitor
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+def ready(visitor: Visitor) -> None:
+    expect(visitor.room().locator("textarea.chat-textarea")).to_be_visible(timeout=CHAT)
+
+
+def open_chat(visitor: Visitor, url: str, jid: str) -> None:
+    visitor.page.goto(f"{url}/#converse/chat?jid={jid}")
+    expect(visitor.chat_with(jid).locator("textarea.chat-textarea")).to_be_visible(timeout=CHAT)
+
+
+def minimise(box: Any) -> None:
+    box.locator(".toggle-chatbox-button").click()
+    expect(box.locator("textarea.chat-textarea")).to_be_hidden()
+
+
+def go_sendxmpp(evim: LiveEvim, home: Path, *arguments: str, body: str) -> int:
+    """regie sends ``body`` with go-sendxmpp; returns its exit code."""
+    sent = subprocess.run(
+        [
+            *(GO_SENDXMPP, "-u", "regie@localhost", "-p", "pw-r", "-n"),
+            *("-j", f"127.0.0.1:{evim.c2s_port}", *arguments),
+        ],
+        input=body.encode(),
+        capture_output=True,
+        env={**os.environ, "HOME": str(home)},
+        timeout=60,
+    )
+    return sent.returncode
+
+
+class HeldLogins:
+    """Holds a page's requests to /im/credentials (so its chat cannot log in) until released."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.routes: list[Route] = []
+        page.route("**/im/credentials", lambda route: self.routes.append(route))
+
+    def wait_for_one(self, other: Page) -> None:
+        """Until a login is held (Playwright hands routes over only inside its own calls)."""
+        for _ in range(10_000):
+            if self.routes:
+                return
+            other.evaluate("0")
+        pytest.fail("the chat never asked for its credentials")
+
+    def release(self) -> None:
+        for route in self.routes:
+            route.continue_()
+        self.page.unroute("**/im/credentials")
+
+
+def test_the_unread_count_in_the_top_bar(
+    visit: Callable[..., Visitor], chat_evim: LiveEvim
+) -> None:
+    oliver, jeanne = visit("oliver"), visit("jeanne")
+    for person in (oliver, jeanne):
+        ready(person)
+    unread = oliver.page.locator("[data-chat=unread]")
+    expect(unread).to_be_hidden()
+    # oliver keeps his chat with jeanne and the room minimised.
+    open_chat(oliver, chat_evim.url, "jeanne@localhost")
+    minimise(oliver.chat_with("jeanne@localhost"))
+    minimise(oliver.room())
+    open_chat(jeanne, chat_evim.url, "oliver@localhost")
+
+    say(jeanne.chat_with("oliver@localhost"), "Oliver, the van is here.")
+    say(jeanne.chat_with("oliver@localhost"), "Can you open the stage door?")
+    expect(unread).to_be_visible(timeout=CHAT)
+    expect(unread.locator("[data-chat=unread-count]")).to_have_text("2")
+    expect(unread).to_have_attribute("title", "2 unread messages")
+    # In the room, news for everyone does not count; a mention of oliver does.
+    say(jeanne.room(), "Le café est prêt.")
+    expect(message(jeanne.room(), "Le café est prêt.")).to_be_visible()
+    say(jeanne.room(), "Oliver Bennett, la loge 3 est pour toi.")
+    expect(unread.locator("[data-chat=unread-count]")).to_have_text("3", timeout=CHAT)
+
+    # The next page shows it at once, and still after the chat is back.
+    with oliver.page.expect_websocket() as opened:
+        oliver.page.goto(f"{chat_evim.url}/profile/")
+    expect(unread.locator("[data-chat=unread-count]")).to_have_text("3")
+    wait_for_frame(oliver, opened.value, "<resumed")
+    say(jeanne.chat_with("oliver@localhost"), "Thanks!")
+    expect(unread.locator("[data-chat=unread-count]")).to_have_text("4", timeout=CHAT)
+    expect(unread).to_have_attribute("href", "/im/")
+
+    # Reading: opening the chat counts its messages read, then the room's mention.
+    open_chat(oliver, chat_evim.url, "jeanne@localhost")
+    expect(message(oliver.chat_with("jeanne@localhost"), "Thanks!")).to_be_visible()
+    expect(unread.locator("[data-chat=unread-count]")).to_have_text("1", timeout=CHAT)
+    expect(unread).to_have_attribute("title", "1 unread message")
+    oliver.page.locator("converse-minimized-chats").get_by_text("lilas").click()
+    expect(unread).to_be_hidden(timeout=CHAT)
+    oliver.page.goto(f"{chat_evim.url}/")
+    ready(oliver)
+    expect(unread).to_be_hidden()
+
+
+def test_desktop_notifications_only_for_those_who_turned_them_on(
+    visit: Callable[..., Visitor], chat_evim: LiveEvim
+) -> None:
+    camille = visit("camille", notifications=True)
+    jeanne = visit("jeanne")
+    ready(camille)
+    ready(jeanne)
+    # Off by default: Converse does not even ask for the permission.
+    assert camille.page.evaluate("sessionStorage.getItem('evimPermissionAsks') || '0'") == "0"
+    open_chat(jeanne, chat_evim.url, "camille@localhost")
+    say(jeanne.chat_with("camille@localhost"), "Camille, premier message.")
+    expect(message(camille.chat_with("jeanne@localhost"), "premier message")).to_be_visible(
+        timeout=CHAT
+    )
+
+    # camille turns them on in her profile: the browser asks her then, on her click.
+    camille.page.goto(f"{chat_evim.url}/profile/")
+    choice = camille.page.get_by_label("Notifications sur le bureau pour les messages directs")
+    choice.check()
+    assert camille.page.evaluate("sessionStorage.getItem('evimPermissionAsks') || '0'") == "1"
+    camille.page.locator("[data-action=save-chat-preferences]").click()
+    expect(camille.page.locator(".flash")).to_contain_text("notifications sur le bureau")
+    ready(camille)
+
+    say(jeanne.chat_with("camille@localhost"), "Camille, second message.")
+    say(jeanne.room(), "Le rideau à 20 h.")  # for everyone: no notification
+    say(jeanne.room(), "Camille Martin, les billets sont à l’accueil.")  # a mention
+    expect(message(camille.room(), "les billets sont à l’accueil")).to_be_visible(timeout=CHAT)
+    expect(message(camille.chat_with("jeanne@localhost"), "second message")).to_be_visible()
+    bodies = [entry["body"] for entry in camille.page.evaluate("window.evimNotifications")]
+    assert bodies == ["Camille, second message.", "Camille Martin, les billets sont à l’accueil."]
+    assert (
+        camille.page.evaluate("sessionStorage.getItem('evimPermissionAsks') || '0'") == "1"
+    )  # never unasked
+
+
+def test_history_from_the_archive(
+    visit: Callable[..., Visitor], chat_evim: LiveEvim, tmp_path: Path
+) -> None:
+    """ines has never been connected: what was sent meanwhile is there when she comes."""
+    assert go_sendxmpp(chat_evim, tmp_path, "ines@localhost", body="Bienvenue Inès.") == 0
+    assert go_sendxmpp(chat_evim, tmp_path, "-c", "-a", "Régie", ROOM, body="Montage à 9 h.") == 0
+    jeanne = visit("jeanne")
+    ready(jeanne)
+    open_chat(jeanne, chat_evim.url, "ines@localhost")
+    say(jeanne.chat_with("ines@localhost"), "Inès, ton badge est prêt.")
+    expect(message(jeanne.chat_with("ines@localhost"), "ton badge")).to_be_visible()
+
+    ines = visit("ines")
+    ready(ines)
+    expect(message(ines.room(), "Montage à 9 h.")).to_have_count(1, timeout=CHAT)
+    for sender, text in (("regie@localhost", "Bienvenue Inès."), ("jeanne@localhost", "badge")):
+        open_chat(ines, chat_evim.url, sender)
+        expect(message(ines.chat_with(sender), text)).to_have_count(1, timeout=CHAT)
+
+    # In a new browser (nothing kept in it), the chats' history comes from the archive alone.
+    elsewhere = visit("ines")
+    ready(elsewhere)
+    expect(message(elsewhere.room(), "Montage à 9 h.")).to_have_count(1, timeout=CHAT)
+    open_chat(elsewhere, chat_evim.url, "jeanne@localhost")
+    expect(message(elsewhere.chat_with("jeanne@localhost"), "badge")).to_have_count(1, timeout=CHAT)
+
+
+def test_a_message_sent_during_a_page_navigation_arrives_once(
+    visit: Callable[..., Visitor], chat_evim: LiveEvim
+) -> None:
+    oliver, jeanne = visit("oliver"), visit("jeanne")
+    ready(oliver)
+    ready(jeanne)
+    open_chat(oliver, chat_evim.url, "jeanne@localhost")
+    open_chat(jeanne, chat_evim.url, "oliver@localhost")
+    maximised = oliver.page.locator("converse-minimized-chats").get_by_text("lilas")
+    if maximised.count():
+        maximised.click()
+    ready(oliver)
+
+    held = HeldLogins(oliver.page)
+    oliver.page.goto(f"{chat_evim.url}/profile/")
+    held.wait_for_one(jeanne.page)  # the new page is not connected yet
+    say(jeanne.chat_with("oliver@localhost"), "Sent while you changed page.")
+    say(jeanne.room(), "Dans le salon pendant ta navigation.")
+    expect(message(jeanne.room(), "pendant ta navigation")).to_be_visible()
+    held.release()
+
+    chat = oliver.chat_with("jeanne@localhost")
+    expect(message(chat, "Sent while you changed page.")).to_have_count(1, timeout=CHAT)
+    expect(message(oliver.room(), "pendant ta navigation")).to_have_count(1, timeout=CHAT)
+    # Once, and still once after what followed and another page.
+    say(jeanne.chat_with("oliver@localhost"), "Next one.")
+    expect(message(chat, "Next one.")).to_be_visible(timeout=CHAT)
+    oliver.page.goto(f"{chat_evim.url}/")
+    expect(message(chat, "Next one.")).to_have_count(1, timeout=CHAT)
+    expect(message(chat, "Sent while you changed page.")).to_have_count(1)
+    expect(message(oliver.room(), "pendant ta navigation")).to_have_count(1)
+
+
+def test_logging_out_in_another_tab_takes_the_chat_away(
+    visit: Callable[..., Visitor], chat_evim: LiveEvim
+) -> None:
+    camille = visit("camille")
+    ready(camille)
+    other_tab = camille.page.context.new_page()
+    other_tab.goto(f"{chat_evim.url}/profile/")
+    other_tab.get_by_role("button", name="Se déconnecter").click()
+    expect(other_tab).to_have_url(f"{chat_evim.url}/login/")
+    notice = camille.page.locator("[data-chat=logged-out]")
+    expect(notice).to_have_text(
+        "Vous êtes déconnecté : reconnectez-vous pour utiliser le chat.", timeout=CHAT
+    )
+    expect(camille.room()).to_be_hidden()
+    # Logging in again in the other tab brings the chat back in the first.
+    log_in(other_tab, chat_evim, "camille")
+    expect(notice).to_have_count(0, timeout=CHAT)
+    ready(camille)
