@@ -54,6 +54,12 @@ EVIM_PORT = env_port("EVIM_PORT", 8000)
 
 # The organisation running this back office (a theatre, a venue...).
 EVIM_STRUCTURE_NAME = env_str("EVIM_STRUCTURE_NAME", "e-venement")
+# The structure's room (members-only, every colleague a member).  Empty: the first room of
+# messaging.chatrooms on EVIM_XMPP_MUC_HOST.  Several structures on one server: each its own.
+EVIM_STRUCTURE_ROOM = env_str("EVIM_STRUCTURE_ROOM", "").lower()
+# Synchronise the rooms, contacts and bookmarks in the background after every change of
+# users or accounts (``evim sync`` does it by hand).
+EVIM_SYNC_AUTOMATIC = env_bool("EVIM_SYNC_AUTOMATIC", True)
 
 INSTALLED_APPS = [
     "evim.backoffice",

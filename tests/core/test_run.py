@@ -18,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from evim.managed_server.accounts import register_account
+from evim.managed_server.admin_shell import AdminShell
 from evim.managed_server.layout import ServerLayout
 from tests.fixtures.processes import evim_environment, free_port, read_until
 from tests.fixtures.prosody import free_ports
@@ -176,3 +177,41 @@ def test_demo_stops_prosody_on_ctrl_c(
     stop(process, signal.SIGINT)
     assert process.returncode == 0
     assert not port_open(layout.c2s_port)
+
+
+def test_demo_has_the_spaces_from_the_first_start(
+    demo: tuple[subprocess.Popen[str], str, ServerLayout],
+) -> None:
+    """The structure's room, the common room, colleagues as contacts and bookmarks exist on
+    the demo's server as soon as it is up (``evim demo`` syncs after provisioning)."""
+    _, banner, layout = demo
+    assert "Rooms, contacts and bookmarks:" in banner
+    room = "theatre-des-lilas@conference.localhost"
+    common = "e-venement-public@conference.localhost"
+
+    async def inspect() -> list[str]:
+        async with AdminShell.for_layout(layout) as shell:
+            muc = 'prosody.hosts["conference.localhost"].modules.muc'
+            pep = 'prosody.hosts["localhost"].modules.pep'
+            commands = [
+                f'>return {muc}.get_room_from_jid("{room}"):get_members_only()',
+                f'>return {muc}.get_room_from_jid("{room}"):get_affiliation("camille@localhost")',
+                f'>return {muc}.get_room_from_jid("{room}"):get_affiliation("jeanne@localhost")',
+                f'>return {muc}.get_room_from_jid("{common}"):get_affiliation("camille@localhost")',
+                '>return require"core.rostermanager".load_roster("jeanne", "localhost")'
+                '["hugo@localhost"].name',
+                f'>return select(2, {pep}.get_pep_service("jeanne")'
+                f':get_items("urn:xmpp:bookmarks:1", true))["{common}"] ~= nil',
+            ]
+            return [await shell.run(command) for command in commands]
+
+    with ThreadPoolExecutor(1) as thread:
+        results = thread.submit(asyncio.run, inspect()).result()
+    assert [result.removeprefix("Result: ") for result in results] == [
+        "true",
+        "owner",
+        "member",
+        "admin",
+        "Hugo Lefèvre",
+        "true",
+    ]

@@ -20,5 +20,11 @@ Modules, one job each:
   (in bulk, with progress), set password, delete, list, display names (vCard, nickname);
 - :mod:`~evim.managed_server.localparts` — localparts from back-office user names
   (folding, nodeprep, collisions) and random passwords;
+- :mod:`~evim.managed_server.shell_tables` — large Lua tables sent to the admin shell in chunks;
+- :mod:`~evim.managed_server.rooms` — rooms: created, configured, affiliations;
+- :mod:`~evim.managed_server.rosters` — colleagues as contacts (a roster group per structure);
+- :mod:`~evim.managed_server.bookmarks` — rooms bookmarked for users (XEP-0402, autojoin);
+- :mod:`~evim.managed_server.spaces` — a structure's rooms, contacts and bookmarks in one
+  pass (``sync_spaces``), with its record on the server;
 - :mod:`~evim.managed_server.checks` — Django system checks (``managed_server.*``).
 """

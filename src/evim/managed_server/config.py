@@ -33,6 +33,8 @@ MODULES_ENABLED: tuple[str, ...] = (
     "carbons",
     "pep",
     "private",
+    # XEP-0402 bookmarks, served to XEP-0048 clients too (evim publishes the rooms there).
+    "bookmarks",
     "blocklist",
     "vcard4",
     "vcard_legacy",

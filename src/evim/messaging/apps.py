@@ -16,6 +16,11 @@ class MessagingConfig(AppConfig):
 
         backoffice_parts.register()
 
+        # The rooms, contacts and bookmarks follow the users (evim.messaging.sync_worker).
+        from evim.messaging import sync_worker
+
+        sync_worker.connect()
+
         # Refuse to start on an invalid project.yml: every entry point (the evim command,
         # the ASGI application, tests) goes through here, and the error (an EvimError)
         # lists every mistake with its line.  A missing file only disables messaging.

@@ -10,8 +10,10 @@ from django.conf import settings
 from evim.backoffice.demo.seed import DemoLogin, seed_demo
 from evim.backoffice.management.commands.run import Command as RunCommand
 from evim.lib.event_loop import run_event_loop
+from evim.managed_server.errors import ManagedServerError
 from evim.messaging.actions import do_provision_accounts, users_without_account
 from evim.messaging.models import JabberAccount
+from evim.messaging.sync import do_sync
 
 
 class Command(RunCommand):
@@ -41,6 +43,19 @@ class Command(RunCommand):
             self.stdout.write(f"Jabber account {account.jid} created for {account.user}.")
         for user, reason in report.failed:
             self.stderr.write(f"No Jabber account for {user}: {reason}")
+        self.sync_spaces()
+
+    def sync_spaces(self) -> None:
+        """The structure's room, the common room, colleagues as contacts, bookmarks."""
+        try:
+            sync = do_sync(acting_user=None)
+        except ManagedServerError as error:  # the demo still starts; `evim sync` retries
+            self.stderr.write(f"Rooms, contacts and bookmarks not synchronised: {error}")
+            return
+        if sync.changed:
+            self.stdout.write(f"Rooms, contacts and bookmarks: {len(sync.changes)} changes.")
+        for line in sync.not_done:
+            self.stderr.write(line)
 
     def announce(self, host: str, port: int, logins: list[DemoLogin]) -> None:
         width = max(len(login.username) for login in logins)
