@@ -14,7 +14,7 @@ from django.test import override_settings
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from evim.backoffice.models import AuditEntry, User
-from evim.messaging import actions, converse
+from evim.messaging import actions, checks
 from evim.messaging.chat import WEBSOCKET_PATH
 from evim.messaging.converse import ConverseFinder, served
 from evim.messaging.project_config import get_messaging_config
@@ -226,7 +226,7 @@ def test_a_missing_converse_is_reported_when_messaging_is_on(
     messaging_enabled: Path, settings: SettingsWrapper, tmp_path: Path
 ) -> None:
     settings.EVIM_CONVERSE_DIR = tmp_path / "nothing-here"
-    errors = converse.check_converse_installed(None)
+    errors = checks.check_converse_installed(None)
     assert [error.id for error in errors] == ["messaging.E002"]
     assert "npm ci" in str(errors[0].hint)
     with pytest.raises(Exception, match=r"messaging\.E002"):

@@ -13,15 +13,14 @@ Converse's ``assets_path`` (:data:`ASSETS_PATH`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal, overload
 
-from django.apps import AppConfig
 from django.conf import settings
 from django.contrib.staticfiles import utils
 from django.contrib.staticfiles.finders import BaseFinder
-from django.core.checks import CheckMessage, Error, register
+from django.core.checks import CheckMessage
 from django.core.files.storage import FileSystemStorage
 
 #: Where the files go under STATIC_URL.
@@ -49,17 +48,22 @@ def served(relative: str) -> bool:
     return relative in _FILES or (len(parts) > 1 and parts[0] in _FOLDERS)
 
 
+class _PrefixedStorage(FileSystemStorage):
+    """The files' storage; collectstatic places them under its ``prefix``."""
+
+    prefix = PREFIX
+
+
 class ConverseFinder(BaseFinder):
     """The chat's files from ``settings.EVIM_CONVERSE_DIR``, under ``converse/``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.root = Path(settings.EVIM_CONVERSE_DIR)
-        self.storage = FileSystemStorage(location=self.root)
-        self.storage.prefix = PREFIX  # type: ignore[attr-defined]  # collectstatic reads it
+        self.storage = _PrefixedStorage(location=self.root)
 
     def check(self, **kwargs: Any) -> list[CheckMessage]:
-        return []  # messaging.E002 below: the files matter only when messaging is enabled
+        return []  # messaging.E002 (checks.py): the files matter only when messaging is on
 
     @overload
     def find(self, path: str, find_all: Literal[False] = False) -> str | None: ...
@@ -86,32 +90,3 @@ class ConverseFinder(BaseFinder):
 
 def installed() -> bool:
     return (Path(settings.EVIM_CONVERSE_DIR) / "converse.min.js").is_file()
-
-
-@register()
-def check_converse_installed(
-    app_configs: Sequence[AppConfig] | None, **kwargs: Any
-) -> list[CheckMessage]:
-    """messaging.E002: with messaging enabled, the chat's files must be there."""
-    from evim.messaging.project_config import ProjectConfigError, get_messaging_config
-
-    if app_configs is not None and not any(app.label == "messaging" for app in app_configs):
-        return []
-    try:
-        enabled = get_messaging_config().enabled
-    except ProjectConfigError:
-        return []  # messaging.E001
-    if not enabled or installed():
-        return []
-    return [
-        Error(
-            f"Converse.js (the chat's browser client) is not installed: "
-            f"{settings.EVIM_CONVERSE_DIR} has no converse.min.js.",
-            hint=(
-                "Run `npm ci --ignore-scripts` at the root of evim's repository "
-                "(./scripts/demo and ./scripts/test do), or set EVIM_CONVERSE_DIR to the "
-                "dist/ folder of converse.js 14.0.0."
-            ),
-            id="messaging.E002",
-        )
-    ]
