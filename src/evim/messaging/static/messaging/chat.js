@@ -103,6 +103,37 @@ function loggedOutNotice(text) {
   };
 }
 
+// After a new session in the same page (the server restarted: no resumption), the server
+// does not hand over the messages that came meanwhile (Prosody keeps them in the archive,
+// not for a client that reads it), and Converse asks the archive only for the chats it has
+// open. So: ask the archive who wrote since the previous connection, and open those chats;
+// Converse then fetches their messages from the archive, each once.
+async function openChatsWrittenSince(_converse, since) {
+  const { api } = _converse;
+  const { Strophe } = _converse.env;
+  const own = Strophe.getBareJidFromJid(api.connection.get().jid);
+  const writers = new Set();
+  try {
+    const found = await api.archive.query({
+      mam: { start: since.toISOString() },
+      rsm: { before: "", max: 100 },
+    });
+    for (const result of found.messages) {
+      const message = result.querySelector("forwarded > message");
+      if (!message || !message.querySelector("body")) continue;
+      if (message.getAttribute("type") === "groupchat") continue;
+      const from = Strophe.getBareJidFromJid(message.getAttribute("from") || "");
+      if (from && from !== own) writers.add(from);
+    }
+  } catch (error) {
+    console.warn("Could not ask the archive for missed messages", error);
+    return;
+  }
+  for (const jid of writers) {
+    if (!(await api.chats.get(jid))) await api.chats.open(jid, {}, false);
+  }
+}
+
 const preferences = document.querySelector("[data-chat=notifications-form]");
 if (preferences) notificationSettings(preferences);
 
@@ -133,8 +164,17 @@ if (element) {
       // lost (the gateway's "remote-connection-failed", as when Prosody restarts): log in
       // again, waiting 1, 2, 4… at most 10 seconds between attempts.
       let attempts = 0;
-      api.listen.on("connected", () => (attempts = 0));
-      api.listen.on("reconnected", () => (attempts = 0));
+      let connectedSince = null;
+      const onConnected = () => {
+        attempts = 0;
+        const previous = connectedSince;
+        connectedSince = new Date();
+        if (previous && !api.connection.get().hasResumed()) {
+          openChatsWrittenSince(this._converse, previous);
+        }
+      };
+      api.listen.on("connected", onConnected);
+      api.listen.on("reconnected", onConnected);
       api.listen.on("disconnected", () => {
         const delay = Math.min(1000 * 2 ** attempts, 10_000);
         attempts += 1;
