@@ -168,6 +168,23 @@ def test_colleagues_chat_one_to_one_and_in_their_room(
     shoot(camille.page, "chat-bar", tmp_path)
 
 
+def test_colleagues_are_contacts_with_their_presence(
+    visit: Callable[[str], Visitor], chat_evim: LiveEvim
+) -> None:
+    """After `evim sync`, the roster holds the colleagues under the structure's name, with
+    their full names, and shows who is connected."""
+    camille, jeanne = visit("camille"), visit("jeanne")
+    expect(jeanne.room().locator("textarea.chat-textarea")).to_be_visible(timeout=CHAT)
+    camille.page.goto(f"{chat_evim.url}/im/")  # the full page shows the contacts
+    group = camille.page.locator(".roster-group[data-group='Théâtre des Lilas']")
+    for colleague in ("Jeanne Durand", "Oliver Bennett"):
+        expect(group.locator(".contact-name", has_text=colleague)).to_be_visible(timeout=CHAT)
+    expect(group.locator(".contact-name--online", has_text="Jeanne Durand")).to_be_visible(
+        timeout=CHAT
+    )
+    expect(group.locator(".contact-name", has_text="Camille Martin")).to_have_count(0)
+
+
 def test_chats_stay_as_they_were_from_page_to_page(
     visit: Callable[[str], Visitor], chat_evim: LiveEvim
 ) -> None:
