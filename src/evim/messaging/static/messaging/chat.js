@@ -134,6 +134,34 @@ async function openChatsWrittenSince(_converse, since) {
   }
 }
 
+// Converse counts as unread only the messages that come live. A message that came while no
+// page was connected (during a page load, or while the server restarted) may first reach
+// the page from the archive (Converse asks it after every page load and reconnection), and
+// the same message coming live afterwards is a duplicate: it would never be counted. So a
+// message created from the archive counts too when it is newer than anything the chat had
+// when the page read it, and the chat is not in view. Each message is created once, so
+// each is counted once, whichever way it came first.
+function countMissedMessages(api) {
+  const watched = new WeakSet();
+  api.listen.on("afterMessagesFetched", (chat) => {
+    if (watched.has(chat)) return;
+    watched.add(chat);
+    const newest = chat.getMostRecentMessage();
+    const since = Date.parse(newest?.get("time") ?? "") || chat.get("time_opened") || 0;
+    chat.messages.on("add", (message) => {
+      if (
+        message.get("is_archived") &&
+        message.get("sender") === "them" &&
+        message.get("body") &&
+        Date.parse(message.get("time")) > since &&
+        chat.isHidden()
+      ) {
+        chat.incrementUnreadMsgsCounter(message);
+      }
+    });
+  });
+}
+
 const preferences = document.querySelector("[data-chat=notifications-form]");
 if (preferences) notificationSettings(preferences);
 
@@ -180,6 +208,7 @@ if (element) {
         attempts += 1;
         setTimeout(() => api.user.login(), delay);
       });
+      countMissedMessages(api);
       api.waitUntil("chatBoxesFetched").then(() => {
         const { chatboxes } = this._converse.state;
         const update = () => showUnread(unreadOf(chatboxes));
