@@ -41,10 +41,10 @@ from django.conf import settings
 
 from evim.gateway import registry
 from evim.gateway.framing import CLIENT_NS, FRAMING_NS, escape_attribute
-from evim.gateway.hooks import hooks_for, limits_from_settings, owner_for_handshake
+from evim.gateway.hooks import RelayedStream, owner_for_handshake
 from evim.gateway.metrics import METRICS
 from evim.gateway.owners import Refusal
-from evim.gateway.relay import Relay, StreamOwner
+from evim.gateway.relay import StreamOwner
 from evim.gateway.websocket import Receive, Scope, Send, _headers, origin_allowed
 
 logger = logging.getLogger("evim.gateway")
@@ -460,32 +460,16 @@ async def _create(send: Send, owner: StreamOwner, body: RequestBody, rid: int) -
         await _respond(send, 400, _terminate_body("bad-request"))
         return
     session = BoshSession(sid=secrets.token_urlsafe(24), owner=owner, wait=wait, next_rid=rid + 1)
-    relay = Relay(
-        BoshBrowser(session), owner, hooks=hooks_for(owner), limits=limits_from_settings()
-    )
-    stream = registry.OpenStream(
-        user_id=owner.user_id,
-        session_key=owner.session_key,
-        jid=owner.jid,
-        loop=asyncio.get_running_loop(),
-        end=relay.request_end,
-    )
-    registry.add(stream)
+    relayed = RelayedStream(BoshBrowser(session), owner, transport="bosh")
     with _lock:
         _sessions[session.sid] = session
-    METRICS.sessions_open["bosh"] += 1
-    METRICS.sessions_total["bosh"] += 1
-    logger.info("Gateway: BOSH session opened for user %s (%s)", owner.user_id, owner.jid)
 
     async def run() -> None:
         try:
-            await relay.run()
+            await relayed.run()
         finally:
-            METRICS.sessions_open["bosh"] -= 1
-            registry.remove(stream)
             session.finished = True
             await session.notify()
-            logger.info("Gateway: BOSH session ended for user %s", owner.user_id)
 
     for coroutine in (run(), _watch_inactivity(session)):
         task = asyncio.create_task(coroutine)

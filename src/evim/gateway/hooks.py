@@ -1,4 +1,5 @@
-"""The relay's hooks wired to evim: tokens, stored credentials, permissions, languages.
+"""The relay's hooks wired to evim: tokens, stored credentials, permissions, languages;
+and :class:`RelayedStream`, one browser stream relayed, registered and counted.
 
 Shared by both browser-facing transports (``websocket.py``, ``bosh.py``): the relay itself
 (``relay.py``) knows nothing of Django.
@@ -6,18 +7,24 @@ Shared by both browser-facing transports (``websocket.py``, ``bosh.py``): the re
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import translation
 
 from evim.gateway import registry, tokens
+from evim.gateway.metrics import METRICS
 from evim.gateway.owners import Refusal, owner_for_session, stored_password, verdicts_for
 from evim.gateway.permissions import PermissionSweep
 from evim.gateway.prepared import PREPARED
-from evim.gateway.relay import RelayHooks, RelayLimits, StreamOwner
+from evim.gateway.relay import BrowserTransport, Relay, RelayHooks, RelayLimits, StreamOwner
 from evim.gateway.upstream import AuthenticatedUpstream
 from evim.gateway.upstream.tcp import connect_tcp
 from evim.gateway.upstream.websocket import connect_websocket
+
+logger = logging.getLogger("evim.gateway")
 
 # One batch check per interval for every stream of this process (see permissions.py);
 # the ASGI lifespan runs it.
@@ -93,3 +100,35 @@ def hooks_for(owner: StreamOwner) -> RelayHooks:
         connect_upstream=connect,
         translate=translate,
     )
+
+
+class RelayedStream:
+    """One browser stream of ``owner`` over ``transport`` ("websocket", "bosh"): registered
+    (so that a logout or the permission sweep can end it) and counted from its creation
+    until :meth:`run` returns."""
+
+    def __init__(self, browser: BrowserTransport, owner: StreamOwner, *, transport: str) -> None:
+        self.owner = owner
+        self.transport = transport
+        self.relay = Relay(browser, owner, hooks=hooks_for(owner), limits=limits_from_settings())
+        self._stream = registry.OpenStream(
+            user_id=owner.user_id,
+            session_key=owner.session_key,
+            jid=owner.jid,
+            loop=asyncio.get_running_loop(),
+            end=self.relay.request_end,
+        )
+        registry.add(self._stream)
+        METRICS.sessions_open[transport] += 1
+        METRICS.sessions_total[transport] += 1
+        logger.info(
+            "Gateway: %s stream opened for user %s (%s)", transport, owner.user_id, owner.jid
+        )
+
+    async def run(self) -> None:
+        try:
+            await self.relay.run()
+        finally:
+            METRICS.sessions_open[self.transport] -= 1
+            registry.remove(self._stream)
+            logger.info("Gateway: %s stream closed for user %s", self.transport, self.owner.user_id)

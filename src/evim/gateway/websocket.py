@@ -8,7 +8,6 @@ account, and the user has fewer streams open than allowed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from http.cookies import SimpleCookie
@@ -19,10 +18,9 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from evim.gateway import registry
-from evim.gateway.hooks import hooks_for, limits_from_settings, owner_for_handshake
+from evim.gateway.hooks import RelayedStream, owner_for_handshake
 from evim.gateway.metrics import METRICS
 from evim.gateway.owners import Refusal
-from evim.gateway.relay import Relay
 
 logger = logging.getLogger("evim.gateway")
 
@@ -110,22 +108,4 @@ async def websocket_application(scope: Scope, receive: Receive, send: Send) -> N
         await _refuse(send, Refusal(429, "too many streams for this user"))
         return
     await send({"type": "websocket.accept", "subprotocol": SUBPROTOCOL})
-    browser = WebSocketBrowser(receive, send)
-    relay = Relay(browser, owner, hooks=hooks_for(owner), limits=limits_from_settings())
-    stream = registry.OpenStream(
-        user_id=owner.user_id,
-        session_key=owner.session_key,
-        jid=owner.jid,
-        loop=asyncio.get_running_loop(),
-        end=relay.request_end,
-    )
-    registry.add(stream)
-    METRICS.sessions_open["websocket"] += 1
-    METRICS.sessions_total["websocket"] += 1
-    logger.info("Gateway: stream opened for user %s (%s)", owner.user_id, owner.jid)
-    try:
-        await relay.run()
-    finally:
-        METRICS.sessions_open["websocket"] -= 1
-        registry.remove(stream)
-        logger.info("Gateway: stream closed for user %s", owner.user_id)
+    await RelayedStream(WebSocketBrowser(receive, send), owner, transport="websocket").run()
