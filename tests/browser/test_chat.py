@@ -110,6 +110,23 @@ def jabber_password(evim: LiveEvim, username: str) -> str:
     return evim.evim("shell", "--verbosity=0", "-c", script).stdout.strip()
 
 
+def go_sendxmpp(
+    evim: LiveEvim, home: Path, *arguments: str, body: str, user: str, password: str
+) -> None:
+    """``user``, from another XMPP client (go-sendxmpp), sends ``body``."""
+    sent = subprocess.run(
+        [
+            *(GO_SENDXMPP, "-u", f"{user}@localhost", "-p", password, "-n"),
+            *("-j", f"127.0.0.1:{evim.c2s_port}", *arguments),
+        ],
+        input=body.encode(),
+        capture_output=True,
+        env={**os.environ, "HOME": str(home)},  # no personal sendxmpprc
+        timeout=60,
+    )
+    assert sent.returncode == 0, sent.stdout.decode() + sent.stderr.decode()
+
+
 def say(box: Locator, text: str) -> None:
     """Type a message in a chat or room box and send it with Enter."""
     textarea = box.locator("textarea.chat-textarea")
@@ -221,28 +238,30 @@ def test_a_go_sendxmpp_user_writes_to_a_colleague_and_to_the_room(
     jeanne = visit("jeanne")
     expect(jeanne.room().locator("textarea.chat-textarea")).to_be_visible(timeout=CHAT)
 
-    def go_sendxmpp(
-        *arguments: str, body: str, user: str = "regie", password: str = "regie-pw"
-    ) -> None:
-        sent = subprocess.run(
-            [
-                *(GO_SENDXMPP, "-u", f"{user}@localhost", "-p", password, "-n"),
-                *("-j", f"127.0.0.1:{chat_evim.c2s_port}", *arguments),
-            ],
-            input=body.encode(),
-            capture_output=True,
-            env={**os.environ, "HOME": str(tmp_path)},  # no personal sendxmpprc
-            timeout=60,
-        )
-        assert sent.returncode == 0, sent.stdout.decode() + sent.stderr.decode()
-
-    go_sendxmpp("jeanne@localhost", body="Le décor est monté.")
+    go_sendxmpp(
+        chat_evim,
+        tmp_path,
+        "jeanne@localhost",
+        body="Le décor est monté.",
+        user="regie",
+        password="regie-pw",
+    )
     expect(message(jeanne.chat_with("regie@localhost"), "Le décor est monté.")).to_be_visible(
         timeout=CHAT
     )
     # The structure's room is for its members: oliver writes there from go-sendxmpp.
     oliver = jabber_password(chat_evim, "oliver")
-    go_sendxmpp("-c", "-a", "Oliver", ROOM, body="Lumières prêtes.", user="oliver", password=oliver)
+    go_sendxmpp(
+        chat_evim,
+        tmp_path,
+        "-c",
+        "-a",
+        "Oliver",
+        ROOM,
+        body="Lumières prêtes.",
+        user="oliver",
+        password=oliver,
+    )
     expect(message(jeanne.room(), "Lumières prêtes.")).to_be_visible(timeout=CHAT)
 
 

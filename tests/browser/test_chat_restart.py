@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,9 +20,9 @@ from playwright.sync_api import Browser, expect
 from tests.browser.test_backoffice_pages import log_in
 from tests.browser.test_chat import (
     CHAT,
-    GO_SENDXMPP,
     ROOM,
     Visitor,
+    go_sendxmpp,
     jabber_password,
     message,
     say,
@@ -86,17 +85,7 @@ def kill_prosody(evim: LiveEvim) -> None:
 def oliver_sends(evim: LiveEvim, home: Path, *arguments: str, body: str) -> None:
     """oliver, from another XMPP client (go-sendxmpp), sends ``body``."""
     password = jabber_password(evim, "oliver")
-    sent = subprocess.run(
-        [
-            *(GO_SENDXMPP, "-u", "oliver@localhost", "-p", password, "-n"),
-            *("-j", f"127.0.0.1:{evim.c2s_port}", *arguments),
-        ],
-        input=body.encode(),
-        capture_output=True,
-        env={**os.environ, "HOME": str(home)},  # no personal sendxmpprc
-        timeout=60,
-    )
-    assert sent.returncode == 0, sent.stdout.decode() + sent.stderr.decode()
+    go_sendxmpp(evim, home, *arguments, body=body, user="oliver", password=password)
 
 
 def test_prosody_restarted_mid_conversation_nothing_lost_nothing_twice(
