@@ -379,3 +379,27 @@ def test_logging_out_in_another_tab_takes_the_chat_away(
     log_in(other_tab, chat_evim, "camille")
     expect(notice).to_have_count(0, timeout=CHAT)
     ready(camille)
+
+
+def test_on_a_phone_the_room_waits_minimised(
+    visit: Callable[..., Visitor], chat_evim: LiveEvim
+) -> None:
+    ines = visit("ines", viewport={"width": 390, "height": 844})
+    jeanne = visit("jeanne")
+    ready(jeanne)
+    # The first page after logging in is the back office, not the room over all of it.
+    minimised = ines.page.locator("converse-minimized-chats").get_by_text("lilas")
+    expect(minimised).to_be_visible(timeout=CHAT)
+    expect(ines.room().locator("textarea.chat-textarea")).to_be_hidden()
+    expect(ines.page.get_by_role("heading", level=1)).to_be_visible()
+    # Joined all the same: what is said meanwhile is there when she opens it.
+    say(jeanne.room(), "Ines, le plan de feu est prêt.")
+    minimised.click()
+    expect(message(ines.room(), "le plan de feu est prêt")).to_be_visible(timeout=CHAT)
+    # The next page keeps the room as she left it: open, then minimised.
+    ines.page.goto(f"{chat_evim.url}/profile/")
+    expect(ines.room().locator("textarea.chat-textarea")).to_be_visible(timeout=CHAT)
+    minimise(ines.room())
+    ines.page.goto(f"{chat_evim.url}/")
+    expect(minimised).to_be_visible(timeout=CHAT)
+    expect(ines.room().locator("textarea.chat-textarea")).to_be_hidden()

@@ -134,6 +134,11 @@ async function openChatsWrittenSince(_converse, since) {
   }
 }
 
+// Converse's own breakpoint: below it, each chat takes the whole width of the page.
+const PHONE = "(max-width: 480px)";
+// What the server may have archived but not yet delivered when a connection is lost.
+const MISSED_MARGIN_MS = 10_000;
+
 // Converse counts as unread only the messages that come live. A message that came while no
 // page was connected (during a page load, or while the server restarted) may first reach
 // the page from the archive (Converse asks it after every page load and reconnection), and
@@ -193,20 +198,41 @@ if (element) {
       // again, waiting 1, 2, 4… at most 10 seconds between attempts.
       let attempts = 0;
       let connectedSince = null;
+      let lostAt = null;
       const onConnected = () => {
         attempts = 0;
-        const previous = connectedSince;
-        connectedSince = new Date();
-        if (previous && !api.connection.get().hasResumed()) {
-          openChatsWrittenSince(this._converse, previous);
+        if (lostAt && !api.connection.get().hasResumed()) {
+          // From a little before the connection was lost (what the server had archived
+          // but not yet delivered), and not before this page's connection: what came
+          // earlier was seen, and a chat the user closed since stays closed.
+          const since = Math.max(connectedSince.getTime(), lostAt.getTime() - MISSED_MARGIN_MS);
+          openChatsWrittenSince(this._converse, new Date(since));
         }
+        connectedSince = new Date();
+        lostAt = null;
       };
       api.listen.on("connected", onConnected);
       api.listen.on("reconnected", onConnected);
+      const onLost = () => {
+        if (connectedSince && !lostAt) lostAt = new Date();
+      };
+      api.listen.on("will-reconnect", onLost);
       api.listen.on("disconnected", () => {
+        onLost();
         const delay = Math.min(1000 * 2 ** attempts, 10_000);
         attempts += 1;
         setTimeout(() => api.user.login(), delay);
+      });
+      // The rooms of messaging.chatrooms, joined on the first page; later pages keep each
+      // room's state (open, minimised) as the user left it. On a phone Converse shows a
+      // chat over the whole page: there a room is joined minimised, and opens on a tap.
+      api.listen.on("chatBoxesFetched", async () => {
+        const onPhone = window.matchMedia(PHONE).matches && config.view_mode === "overlayed";
+        for (const jid of config.rooms) {
+          if (!(await api.rooms.get(jid))) {
+            await api.rooms.open(jid, onPhone ? { hidden: true } : {}, false);
+          }
+        }
       });
       countMissedMessages(api);
       api.waitUntil("chatBoxesFetched").then(() => {
@@ -230,10 +256,10 @@ if (element) {
     discover_connection_methods: false,
     allow_logout: false,
     allow_registration: false,
-    // Rooms of project.yml's messaging.chatrooms, under the user's name. Given as bare
-    // addresses: Converse then keeps a room's state (open, minimised) from page to page.
+    // Rooms of project.yml's messaging.chatrooms, under the user's name (joined by the
+    // plugin above, on the first page).
     nickname: config.nickname,
-    auto_join_rooms: config.rooms,
+    auto_join_rooms: [],
     auto_register_muc_nickname: false,
     // Converse bookmarks every room it enters ("autojoin") and, by default, shows each such
     // room again on every page load, even one the user minimised: not in a back office.
