@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> None:
     except (ImproperlyConfigured, EvimError) as error:
         print(f"evim: error: {error}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        # What the command changed asked for a sync of the spaces in a background thread:
+        # let it finish while the interpreter can still run it.
+        sync_worker = sys.modules.get("evim.messaging.sync_worker")
+        if sync_worker is not None:
+            sync_worker.worker.finish_pending()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,11 @@ coalesced: a burst (an import of 200 accounts, a page saving several things) cos
 sync after it, :data:`QUIET_SECONDS` after the last request (at most
 :data:`LONGEST_WAIT_SECONDS` after the first).  Errors are logged, never raised: a request
 that triggered a sync never fails because of it, and the next change (or ``evim sync``)
-tries again.
+tries again.  Before the ``evim`` command line exits (a command such as ``evim accounts
+provision``, or ``evim run`` stopping) it lets the sync it asked for finish
+(:meth:`SyncWorker.finish_pending`, :data:`AT_EXIT_SECONDS` at most): the thread is a
+daemon, which the interpreter would stop half-way, and by the time ``atexit`` handlers run
+the executors a sync needs are shut down.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ logger = logging.getLogger("evim.messaging")
 QUIET_SECONDS = 0.5
 #: ... or this long after the first request of a burst.
 LONGEST_WAIT_SECONDS = 5.0
+#: How long an exiting process waits for the sync it asked for.
+AT_EXIT_SECONDS = 120.0
 
 
 class SyncWorker:
@@ -60,6 +66,18 @@ class SyncWorker:
             return self._condition.wait_for(
                 lambda: self._completed >= self._requested, timeout=timeout
             )
+
+    def finish_pending(self) -> None:
+        """Let the requested sync finish (the process is about to exit)."""
+        with self._condition:
+            pending = self._completed < self._requested
+        if pending:
+            logger.info("finishing the synchronisation of the rooms and contacts…")
+            if not self.wait_idle(timeout=AT_EXIT_SECONDS):
+                logger.warning(
+                    "the synchronisation of the rooms and contacts did not finish; "
+                    "run evim sync to complete it"
+                )
 
     def _run(self) -> None:
         while True:
