@@ -57,7 +57,7 @@ def chat_head(request: HttpRequest) -> dict[str, Any] | None:
 
 def chat_header(request: HttpRequest) -> dict[str, Any] | None:
     """The top bar's unread count (filled in by messaging/chat.js), for users with the chat."""
-    return {} if has_chat(request.user) else None
+    return {} if chat_settings(request) is not None else None
 
 
 def register() -> None:

@@ -6,6 +6,7 @@ secret is in it — Converse fetches the JID and a one-time token from ``credent
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from django.http import HttpRequest
@@ -35,7 +36,19 @@ def has_chat(user: object) -> bool:
 
 
 def chat_settings(request: HttpRequest) -> dict[str, Any] | None:
-    """The chat's settings for this page, or None when the user gets no chat."""
+    """The chat's settings for this page, or None when the user gets no chat (worked out
+    once per request: the page's head and its top bar both ask)."""
+    if request not in _SETTINGS_OF:
+        _SETTINGS_OF[request] = _chat_settings(request)
+    return _SETTINGS_OF[request]
+
+
+_SETTINGS_OF: weakref.WeakKeyDictionary[HttpRequest, dict[str, Any] | None] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _chat_settings(request: HttpRequest) -> dict[str, Any] | None:
     user = request.user
     if not isinstance(user, User) or not has_chat(user):
         return None
