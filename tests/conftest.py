@@ -4,6 +4,8 @@ import pytest
 from django.core.cache import cache
 from pytest_django.fixtures import Settings as SettingsWrapper
 
+from evim.service import current as service_settings
+
 pytest_plugins = [
     "tests.fixtures.prosody",
     "tests.fixtures.live_evim",
@@ -21,6 +23,7 @@ def _test_settings(settings: SettingsWrapper) -> None:
     password hasher spares each test a second of PBKDF2."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()  # login failures counted by one test must not block the next
+    service_settings.forget()  # nor one test's service settings show in the next
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

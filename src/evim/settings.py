@@ -64,6 +64,7 @@ EVIM_SYNC_AUTOMATIC = env_bool("EVIM_SYNC_AUTOMATIC", True)
 INSTALLED_APPS = [
     "evim.backoffice",
     "evim.messaging",
+    "evim.service",
     "evim.gateway",
     "evim.managed_server",
     "django.contrib.auth",

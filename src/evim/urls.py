@@ -6,6 +6,7 @@ urlpatterns = [
     path("metrics", gateway_views.metrics, name="metrics"),
     path("", include("evim.backoffice.urls")),
     path("messaging/", include("evim.messaging.urls")),
+    path("service/", include("evim.service.urls")),
     path("im/", include("evim.messaging.chat_urls")),
     path("im/", include("evim.gateway.urls")),
 ]

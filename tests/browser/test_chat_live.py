@@ -403,3 +403,49 @@ def test_on_a_phone_the_room_waits_minimised(
     ines.page.goto(f"{chat_evim.url}/")
     expect(minimised).to_be_visible(timeout=CHAT)
     expect(ines.room().locator("textarea.chat-textarea")).to_be_hidden()
+
+
+def test_the_service_settings_show_in_the_chat_and_on_the_login_page(
+    visit: Callable[..., Visitor], browser: Browser, chat_evim: LiveEvim
+) -> None:
+    camille, jeanne = visit("camille"), visit("jeanne")
+    # camille, an administrator, names the service and posts an announcement.
+    camille.page.goto(f"{chat_evim.url}/service/settings/")
+    camille.page.get_by_label("Nom du service").fill("Messagerie des Lilas")
+    camille.page.get_by_label("Annonce").fill("Coupure du serveur à 14 h.")
+    camille.page.get_by_label("Conditions d’utilisation").fill("https://lilas.example/cgu")
+    camille.page.locator("[data-action=save-service-settings]").click()
+    expect(camille.page.locator(".flash")).to_contain_text("Enregistré")
+    try:
+        # Every chat shows them on its next page; only the administrator gets the link here.
+        for person in (camille, jeanne):
+            person.page.goto(f"{chat_evim.url}/")
+            ready(person)
+            # The chat bar's button bears the service's name; it opens the bar.
+            person.page.locator(".toggle-controlbox").get_by_text("Messagerie des Lilas").click()
+            header = person.page.locator("[data-service=header]")
+            expect(header.locator("[data-service=name]")).to_have_text(
+                "Messagerie des Lilas", timeout=CHAT
+            )
+            expect(header.locator("[data-service=announcement]")).to_have_text(
+                "Coupure du serveur à 14 h."
+            )
+            expect(header.locator("[data-service=terms]")).to_have_attribute(
+                "href", "https://lilas.example/cgu"
+            )
+        expect(jeanne.page.locator("[data-service=manager]")).to_have_count(0)
+        camille.page.locator("[data-service=manager]").click()
+        expect(camille.page).to_have_url(f"{chat_evim.url}/service/settings/")
+
+        # The login page presents the service too.
+        visitor = browser.new_page()
+        visitor.goto(f"{chat_evim.url}/login/")
+        expect(visitor.locator("[data-service=block]")).to_contain_text("Messagerie des Lilas")
+        visitor.close()
+    finally:
+        camille.page.goto(f"{chat_evim.url}/service/settings/")
+        camille.page.get_by_label("Nom du service").fill("Messagerie instantanée")
+        camille.page.get_by_label("Annonce").fill("")
+        camille.page.get_by_label("Conditions d’utilisation").fill("")
+        camille.page.locator("[data-action=save-service-settings]").click()
+        expect(camille.page.locator(".flash")).to_contain_text("Enregistré")

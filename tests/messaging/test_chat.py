@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 from pytest_django.fixtures import Settings as SettingsWrapper
@@ -61,6 +62,17 @@ def test_every_page_carries_the_chat_settings_never_a_password(
         "rooms": ["lilas@conference.evim.test"],
         "notifications": False,
         "unread_key": f"evim-chat-unread-{jeanne_has_an_account.pk}",
+        "service": {
+            "name": "Messagerie instantanée",
+            "description": "",
+            "owner_name": settings.EVIM_STRUCTURE_NAME,
+            "owner_site": "",
+            "terms_url": "",
+            "terms_label": "Conditions d’utilisation",
+            "announcement": "",
+            "manager_url": "",  # jeanne is no administrator
+            "manager_label": "Réglages du service",
+        },
         "texts": {
             "not_connected": "Le chat n’est pas connecté. "
             "Il se connecte de lui-même dès qu’il le peut.",

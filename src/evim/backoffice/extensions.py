@@ -3,7 +3,9 @@
 The messaging module registers, from its ``AppConfig.ready()``, its entry in the
 Paramétrage > Général menu, its card on the home page, its part of the profile page, the
 chat every page loads (a part of every page's ``<head>``, through ``{% page_head_parts %}``)
-and the chat's unread count in the top bar (``{% header_parts %}``).
+and the chat's unread count in the top bar (``{% header_parts %}``).  The service module
+registers its settings page in the menu and its block on the login page
+(``{% login_parts %}``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "PagePart",
     "header_items",
     "home_cards",
+    "login_parts",
     "page_heads",
     "profile_sections",
     "render_parts",
@@ -51,6 +54,8 @@ page_heads: list[PagePart] = []
 # Rendered into the top bar of every page of the base layout, before the user's name (small
 # inline items: a count, a link).
 header_items: list[PagePart] = []
+# Rendered on the login page, under the form (who runs the service, its terms).
+login_parts: list[PagePart] = []
 
 
 def render_parts(parts: list[PagePart], request: HttpRequest) -> list[SafeString]:

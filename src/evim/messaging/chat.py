@@ -19,6 +19,7 @@ from evim.backoffice.models import User
 from evim.messaging import converse
 from evim.messaging.models import ChatPreferences, JabberAccount
 from evim.messaging.project_config import get_messaging_config
+from evim.service.current import service
 
 #: The gateway's WebSocket endpoint (``evim.asgi.GATEWAY_WEBSOCKET_PATH``), on the page's host.
 WEBSOCKET_PATH = "/im/ws"
@@ -64,11 +65,14 @@ def _chat_settings(request: HttpRequest) -> dict[str, Any] | None:
         "credentials_url": reverse("gateway:credentials"),
         "websocket_path": WEBSOCKET_PATH,
         "nickname": nickname,
-        "rooms": list(get_messaging_config().chatrooms),
+        # project.yml's rooms, then those the administrators added (service settings).
+        "rooms": list(dict.fromkeys([*get_messaging_config().chatrooms, *service().rooms_to_join])),
         # Opt-in, from the profile page (ChatPreferences).
         "notifications": ChatPreferences.of(user).desktop_notifications,
         # Where the page keeps the unread count for the next page (sessionStorage).
         "unread_key": f"evim-chat-unread-{user.pk}",
+        # The service settings page's "Service" and "Others" sections: the chat's header.
+        "service": _service_header(user),
         # Converse translates its own texts (i18n); these are evim's, in place of its login form.
         "texts": {
             "not_connected": _(
@@ -81,4 +85,21 @@ def _chat_settings(request: HttpRequest) -> dict[str, Any] | None:
                 for form, number in (("one", 1), ("other", 2))
             },
         },
+    }
+
+
+def _service_header(user: User) -> dict[str, str]:
+    """What the chat shows above its rooms and contacts (evim.service's options)."""
+    values = service()
+    manager = values.manager_link and user.is_administrator
+    return {
+        "name": values.name,
+        "description": values.description,
+        "owner_name": values.owner_name,
+        "owner_site": values.owner_site,
+        "terms_url": values.terms_url,
+        "terms_label": _("Terms of use"),
+        "announcement": values.announcement,
+        "manager_url": reverse("service:settings") if manager else "",
+        "manager_label": _("Service settings"),
     }

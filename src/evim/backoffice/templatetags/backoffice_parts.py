@@ -1,5 +1,5 @@
-"""``{% page_head_parts %}`` and ``{% header_parts %}``: what other modules add to every
-page's ``<head>`` and to its top bar."""
+"""``{% page_head_parts %}``, ``{% header_parts %}`` and ``{% login_page_parts %}``: what
+other modules add to every page's ``<head>``, to its top bar and to the login page."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from django import template
 from django.template import Context
 from django.utils.safestring import SafeString, mark_safe
 
-from evim.backoffice.extensions import PagePart, header_items, page_heads, render_parts
+from evim.backoffice.extensions import (
+    PagePart,
+    header_items,
+    login_parts,
+    page_heads,
+    render_parts,
+)
 
 register = template.Library()
 
@@ -28,3 +34,8 @@ def page_head_parts(context: Context) -> SafeString:
 @register.simple_tag(takes_context=True)
 def header_parts(context: Context) -> SafeString:
     return _rendered(context, header_items)
+
+
+@register.simple_tag(takes_context=True)
+def login_page_parts(context: Context) -> SafeString:
+    return _rendered(context, login_parts)

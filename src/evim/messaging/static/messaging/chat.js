@@ -18,6 +18,69 @@ function offlineNotice(text) {
   };
 }
 
+// The service's header at the top of the chat's rooms and contacts (the administrators'
+// service settings): its name and description, an announcement, who runs it and its terms,
+// and for administrators a link to the settings. It takes the place of Converse's list of
+// headline feeds, which evim's users do not have.
+function serviceHeader(service) {
+  const add = (parent, tag, className, text) => {
+    const child = document.createElement(tag);
+    child.className = className;
+    if (text) child.textContent = text;
+    parent.append(child);
+    return child;
+  };
+  const link = (parent, href, text, name) => {
+    const anchor = add(parent, "a", "", text);
+    anchor.href = href;
+    anchor.rel = "noopener";
+    anchor.dataset.service = name;
+    return anchor;
+  };
+  return class extends HTMLElement {
+    connectedCallback() {
+      if (this.childElementCount) return;
+      const header = add(this, "div", "evim-service");
+      header.dataset.service = "header";
+      add(header, "p", "evim-service-name", service.name).dataset.service = "name";
+      if (service.description) {
+        add(header, "p", "evim-service-description", service.description);
+      }
+      if (service.announcement) {
+        const banner = add(header, "p", "evim-service-announcement", service.announcement);
+        banner.setAttribute("role", "note");
+        banner.dataset.service = "announcement";
+      }
+      const about = add(header, "p", "evim-service-about");
+      if (service.owner_name) {
+        if (service.owner_site) link(about, service.owner_site, service.owner_name, "owner");
+        else add(about, "span", "", service.owner_name);
+      }
+      if (service.terms_url) link(about, service.terms_url, service.terms_label, "terms");
+      if (service.manager_url) link(about, service.manager_url, service.manager_label, "manager");
+      if (!about.childElementCount) about.remove();
+    }
+  };
+}
+
+// The chat bar's button (Converse's "Chat" while the bar is closed) says the service's name.
+// Its text is replaced in the text node lit rendered, which lit keeps and compares with
+// the value it would render ("Chat", unchanged): it never writes it back.
+function namedToggle(Toggle, name) {
+  return class extends Toggle {
+    updated(changed) {
+      super.updated?.(changed);
+      const button = this.querySelector(".toggle-controlbox");
+      const label = this.querySelector(".toggle-feedback");
+      if (!button || !label) return;
+      button.title = name;
+      for (const node of label.childNodes) {
+        if (node.nodeType === Node.TEXT_NODE && node.data.trim()) node.data = name;
+      }
+    }
+  };
+}
+
 // An element that shows nothing (each custom element name needs a class of its own).
 const nothing = () => class extends HTMLElement {};
 
@@ -184,6 +247,11 @@ if (element) {
       api.elements.define("converse-brand-logo", nothing());
       api.elements.define("converse-controlbox-navbar", nothing());
       api.elements.define("converse-footer", nothing());
+      api.elements.define("converse-headlines-feeds-list", serviceHeader(config.service));
+      const Toggle = api.elements.registry["converse-controlbox-toggle"];
+      if (Toggle) {
+        api.elements.define("converse-controlbox-toggle", namedToggle(Toggle, config.service.name));
+      }
       // In the rooms, the user's name (unless they reserved a nickname on the server).
       api.listen.on("getNicknameForMUC", (muc, nick) => nick || config.nickname);
       api.listen.on("beforeFetchLoginCredentials", (context, xhr) => {

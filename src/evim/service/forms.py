@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext as _
+
+from evim.service.current import ServiceSettings
+from evim.service.options import OPTIONS, Effect, Option, Section
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    field: forms.BoundField
+    option: Option
+    default: Any
+    on_restart: bool
+
+
+@dataclass(frozen=True)
+class SectionFields:
+    section: Section
+    rows: list[FieldRow]
+
+
+class ServiceSettingsForm(forms.Form):
+    """Every option of :data:`evim.service.options.OPTIONS`, checked by its own field."""
+
+    def __init__(self, data: Any = None, *, values: ServiceSettings) -> None:
+        initial = {option.name: getattr(values, option.name) for option in OPTIONS}
+        super().__init__(data, initial=initial)
+        for option in OPTIONS:
+            self.fields[option.name] = option.form_field()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for option in OPTIONS:
+            if not cleaned.get(option.name):
+                continue
+            for needed in option.needs:
+                if needed in cleaned and cleaned[needed] in ("", None, []):
+                    self.add_error(
+                        needed,
+                        _("Needed when “%(option)s” is on.") % {"option": option.label},
+                    )
+        return cleaned
+
+    def sections(self, defaults: dict[str, Any]) -> list[SectionFields]:
+        """The page's sections, in order, each with its options (only sections with some)."""
+        found: list[SectionFields] = []
+        for section in Section:
+            rows = [
+                FieldRow(
+                    self[option.name],
+                    option,
+                    defaults[option.name],
+                    option.effect is Effect.ON_RESTART,
+                )
+                for option in OPTIONS
+                if option.section is section
+            ]
+            if rows:
+                found.append(SectionFields(section, rows))
+        return found
