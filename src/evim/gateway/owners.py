@@ -16,8 +16,10 @@ from django.utils.translation import gettext_noop
 from evim.backoffice.models import User
 from evim.gateway.relay import StreamOwner
 from evim.messaging import encryption
+from evim.messaging.jids import domain_of
 from evim.messaging.models import JabberAccount
 from evim.messaging.project_config import get_messaging_config
+from evim.service.current import service
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ def owner_for_session(session_key: str | None) -> StreamOwner | Refusal:
     account = JabberAccount.objects.filter(user=user).first()
     if account is None:
         return Refusal(403, "no Jabber account")
+    if _host_locked_out(account.jid):
+        return Refusal(403, "lock host: an account of another server")
     return StreamOwner(
         user_id=user.pk, session_key=session_key, jid=account.jid, language=user.language
     )
@@ -61,6 +65,7 @@ def verdicts_for(owners: Collection[StreamOwner]) -> dict[StreamOwner, str | Non
     user_ids = {owner.user_id for owner in owners}
     users = User.objects.in_bulk(user_ids)
     jids = dict(JabberAccount.objects.filter(user_id__in=user_ids).values_list("user_id", "jid"))
+    locked = service().lock_host
     verdicts: dict[StreamOwner, str | None] = {}
     for owner in owners:
         session = sessions.get(owner.session_key)
@@ -77,9 +82,16 @@ def verdicts_for(owners: Collection[StreamOwner]) -> dict[StreamOwner, str | Non
             verdicts[owner] = gettext_noop("logged out")
         elif jids.get(owner.user_id) != owner.jid:
             verdicts[owner] = gettext_noop("the Jabber account changed")
+        elif locked and _host_locked_out(owner.jid):
+            verdicts[owner] = gettext_noop("lock host: an account of another server")
         else:
             verdicts[owner] = None
     return verdicts
+
+
+def _host_locked_out(jid: str) -> bool:
+    """The service's "lock host" is on and ``jid`` is not on the main host."""
+    return service().lock_host and domain_of(jid) != settings.EVIM_XMPP_DOMAIN
 
 
 def stored_password(owner: StreamOwner) -> str:

@@ -16,9 +16,8 @@ from evim.gateway.metrics import METRICS
 from evim.gateway.prepared import PREPARED
 from evim.gateway.relay import StreamOwner
 from evim.gateway.tokens import new_token, store_token
+from evim.messaging.chat import chat_account
 from evim.messaging.encryption import decrypt_password
-from evim.messaging.models import JabberAccount
-from evim.messaging.project_config import get_messaging_config
 
 
 @login_not_required  # answered here: a script gets JSON, not the login page's HTML
@@ -35,9 +34,7 @@ def credentials(request: HttpRequest) -> JsonResponse:
         return JsonResponse(
             {"error": gettext("Log in to the back office again to use the chat.")}, status=401
         )
-    if not get_messaging_config().enabled:
-        raise Http404
-    account = JabberAccount.objects.filter(user=user).first()
+    account = chat_account(user)  # none: messaging disabled, no account, or a locked host
     if account is None or request.session.session_key is None:
         raise Http404
     session_key = request.session.session_key

@@ -9,6 +9,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.templatetags.static import static
 from django.urls import reverse
@@ -17,6 +18,7 @@ from django.utils.translation import ngettext
 
 from evim.backoffice.models import User
 from evim.messaging import converse
+from evim.messaging.jids import domain_of
 from evim.messaging.models import ChatPreferences, JabberAccount
 from evim.messaging.project_config import get_messaging_config
 from evim.service.current import service
@@ -27,13 +29,22 @@ WEBSOCKET_PATH = "/im/ws"
 FULL_PAGE = "chat:page"
 
 
+def chat_account(user: object) -> JabberAccount | None:
+    """The account the user's chat logs in with: messaging enabled, a Jabber account, and
+    on the main host while the service's "lock host" is on."""
+    if not isinstance(user, User) or not get_messaging_config().enabled:
+        return None
+    account = JabberAccount.objects.filter(user=user).first()
+    if account is None:
+        return None
+    if service().lock_host and domain_of(account.jid) != settings.EVIM_XMPP_DOMAIN:
+        return None
+    return account
+
+
 def has_chat(user: object) -> bool:
-    """Messaging enabled and a Jabber account: the user gets the chat."""
-    return (
-        isinstance(user, User)
-        and get_messaging_config().enabled
-        and JabberAccount.objects.filter(user=user).exists()
-    )
+    """The user gets the chat (see :func:`chat_account`)."""
+    return chat_account(user) is not None
 
 
 def chat_settings(request: HttpRequest) -> dict[str, Any] | None:

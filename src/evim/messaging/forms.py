@@ -9,12 +9,13 @@ from django.utils.translation import gettext_lazy as _
 from evim.backoffice.models import User
 from evim.messaging.jids import domain_of, normalise_account_jid
 from evim.messaging.models import JabberAccount
+from evim.service.current import service
 
 
 def clean_account_jid(value: str, *, account: JabberAccount | None) -> str:
     """A normalised bare JID that the settings allow and no other user has."""
     jid = normalise_account_jid(value)
-    if settings.EVIM_XMPP_LOCK_HOST and domain_of(jid) != settings.EVIM_XMPP_DOMAIN:
+    if service().lock_host and domain_of(jid) != settings.EVIM_XMPP_DOMAIN:
         raise forms.ValidationError(
             _("Only addresses of %(domain)s are accepted here (lock host is on)."),
             code="locked_host",

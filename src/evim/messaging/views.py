@@ -36,6 +36,7 @@ from evim.messaging.forms import AccountForm, DeleteAccountForm, OwnAccountForm
 from evim.messaging.models import JabberAccount, MessagingPreferences
 from evim.messaging.outcomes import OutcomeText, text_for
 from evim.messaging.project_config import get_messaging_config
+from evim.service.current import service
 from evim.xmpp.connection_test import ConnectionTestResult, Outcome
 
 
@@ -93,7 +94,7 @@ def messaging_settings(request: HttpRequest) -> HttpResponse:
             "users_without_account": actions.users_without_account(),
             "preferences": MessagingPreferences.current(),
             "managed": settings.EVIM_XMPP_SERVER == "managed",
-            "lock_host": settings.EVIM_XMPP_LOCK_HOST,
+            "lock_host": service().lock_host,
             "server": {
                 "domain": settings.EVIM_XMPP_DOMAIN,
                 "muc_host": settings.EVIM_XMPP_MUC_HOST,

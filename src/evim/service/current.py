@@ -28,6 +28,8 @@ class ServiceSettings:
     owner_name: str
     owner_site: str
     terms_url: str
+    # Connection
+    lock_host: bool
     # Others
     manager_link: bool
     rooms_to_join: list[str]

@@ -183,6 +183,18 @@ OPTIONS: tuple[Option, ...] = (
         lambda: "",
     ),
     Option(
+        "lock_host",
+        Section.CONNECTION,
+        _("Lock host"),
+        _(
+            "Only Jabber accounts of the main host (EVIM_XMPP_DOMAIN) may be mapped to users "
+            "and used by the chat. While it is on, an account on another server is refused, "
+            "and a user already mapped to one gets no chat."
+        ),
+        _switch,
+        lambda: settings.EVIM_XMPP_LOCK_HOST,
+    ),
+    Option(
         "manager_link",
         Section.OTHERS,
         _("Manager link"),
