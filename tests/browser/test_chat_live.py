@@ -409,6 +409,13 @@ def test_the_service_settings_show_in_the_chat_and_on_the_login_page(
     visit: Callable[..., Visitor], browser: Browser, chat_evim: LiveEvim
 ) -> None:
     camille, jeanne = visit("camille"), visit("jeanne")
+    ready(camille)
+    # The chat's session has the service's resource: prefix, client, unique part.
+    bound = [
+        re.search(r"<jid>(camille@localhost/[^<]+)</jid>", frame) for _, frame in camille.frames
+    ]
+    jids = [found.group(1) for found in bound if found]
+    assert jids and jids[0].startswith("camille@localhost/evim-bar-")
     # camille, an administrator, names the service and posts an announcement.
     camille.page.goto(f"{chat_evim.url}/service/settings/")
     camille.page.get_by_label("Nom du service").fill("Messagerie des Lilas")

@@ -59,7 +59,7 @@ async def stream_of(gateway: LiveEvim, session: BackOfficeSession) -> WebSocketX
 def test_credentials_give_a_token_never_the_password(gateway: LiveEvim) -> None:
     session = logged_in(gateway, "jeanne")
     first, second = session.credentials(), session.credentials()
-    assert first["jid"] == "jeanne@localhost"
+    assert first["jid"].startswith("jeanne@localhost/evim-bar-")
     assert first["password"].startswith("evim-token:")
     assert first["password"] != second["password"]
     real_password = gateway.evim("shell", "--verbosity=0", "-c", READ_PASSWORD).stdout.strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from evim.backoffice.models import User
 from evim.gateway.models import GatewayToken
 from evim.gateway.tokens import issue_token, redeem_token
 from evim.messaging import actions
+from evim.service.actions import do_change_service_settings
 from tests.fixtures.users import client_for
 
 
@@ -59,10 +61,18 @@ def test_credentials_url(jeanne: User, jeanne_account: None) -> None:
     response = client_for(jeanne).get("/im/credentials")
     assert response.status_code == 200
     data = response.json()
-    assert data["jid"] == "jeanne@jabber.example"
+    # The bare JID, with a resource: the service's prefix, the client, a unique part.
+    assert re.fullmatch(r"jeanne@jabber\.example/evim-bar-[0-9a-f]{8}", data["jid"])
     assert data["password"].startswith("evim-token:")
     assert "real-secret" not in response.content.decode()
     assert "no-store" in response["Cache-Control"]
+    # The full page says so; each session's resource is its own.
+    page = client_for(jeanne).get("/im/credentials?client=page").json()["jid"]
+    again = client_for(jeanne).get("/im/credentials?client=page").json()["jid"]
+    assert page.startswith("jeanne@jabber.example/evim-page-") and again != page
+    # The administrators' prefix, at once.
+    do_change_service_settings(acting_user=None, values={"resource": "lilas"})
+    assert "/lilas-bar-" in client_for(jeanne).get("/im/credentials").json()["jid"]
 
 
 def test_credentials_url_refusals(

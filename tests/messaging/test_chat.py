@@ -56,7 +56,7 @@ def test_every_page_carries_the_chat_settings_never_a_password(
         "assets_path": "/static/converse",
         "view_mode": "overlayed",
         "language": "fr",
-        "credentials_url": "/im/credentials",
+        "credentials_url": "/im/credentials?client=bar",
         "websocket_path": "/im/ws",
         "nickname": "Jeanne Durand",
         "rooms": ["lilas@conference.evim.test"],

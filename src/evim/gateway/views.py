@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -18,6 +19,7 @@ from evim.gateway.relay import StreamOwner
 from evim.gateway.tokens import new_token, store_token
 from evim.messaging.chat import chat_account
 from evim.messaging.encryption import decrypt_password
+from evim.service.current import service
 
 
 @login_not_required  # answered here: a script gets JSON, not the login page's HTML
@@ -50,7 +52,11 @@ def credentials(request: HttpRequest) -> JsonResponse:
         lifetime=settings.EVIM_GATEWAY_TOKEN_SECONDS,
     )
     store_token(token, user_id=user.pk, session_key=session_key)
-    return JsonResponse({"jid": account.jid, "password": token})
+    # The resource: the service's prefix, the kind of client, a part unique to this session
+    # (several tabs, the bar and the full page, each a session of its own).
+    client = "page" if request.GET.get("client") == "page" else "bar"
+    resource = f"{service().resource}-{client}-{secrets.token_hex(4)}"
+    return JsonResponse({"jid": f"{account.jid}/{resource}", "password": token})
 
 
 @login_not_required

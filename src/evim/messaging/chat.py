@@ -67,13 +67,15 @@ def _chat_settings(request: HttpRequest) -> dict[str, Any] | None:
     match = request.resolver_match
     full_page = match is not None and match.view_name == FULL_PAGE
     nickname = user.get_full_name() or user.get_username()
+    client = "page" if full_page else "bar"
     return {
         "script": static(converse.SCRIPT),
         "stylesheet": static(converse.STYLESHEET),
         "assets_path": converse.assets_path(),
         "view_mode": "fullscreen" if full_page else "overlayed",
         "language": user.language,
-        "credentials_url": reverse("gateway:credentials"),
+        # Which client asks (the XMPP resource says it: evim-bar-…, evim-page-…).
+        "credentials_url": f"{reverse('gateway:credentials')}?client={client}",
         "websocket_path": WEBSOCKET_PATH,
         "nickname": nickname,
         # project.yml's rooms, then those the administrators added (service settings).

@@ -11,7 +11,9 @@ database once changed, an explanation, a validation and a real effect elsewhere 
 - :mod:`~evim.service.actions`: :func:`~evim.service.actions.do_change_service_settings`,
   which stores a change atomically, audits it and lets the modules react;
 - :mod:`~evim.service.views`: the settings page; :mod:`~evim.service.backoffice_parts`:
-  what the service adds to the back office (menu entry, the login page's service block).
+  what the service adds to the back office (menu entry, the login page's service block,
+  the visit tracker); :mod:`~evim.service.tracking`: the visit tracker (Matomo) and the
+  origin it adds to the Content-Security-Policy of the pages that carry it.
 
 Data flows one way: the back office knows nothing of this module; the messaging module
 and the gateway read :func:`~evim.service.current.service`.

@@ -29,6 +29,7 @@ class ServiceSettings:
     owner_site: str
     terms_url: str
     # Connection
+    resource: str
     lock_host: bool
     # Others
     manager_link: bool

@@ -183,6 +183,28 @@ OPTIONS: tuple[Option, ...] = (
         lambda: "",
     ),
     Option(
+        "resource",
+        Section.CONNECTION,
+        _("Resource"),
+        _(
+            "The start of the XMPP resource of the chat's sessions, which other clients "
+            "show: the chat adds where it runs (bar or page) and a unique part, as in "
+            "evim-bar-4f2c9a1e. Letters, digits, dots, dashes and underscores."
+        ),
+        lambda: forms.RegexField(
+            regex=r"^[A-Za-z0-9._-]+$",
+            max_length=32,
+            error_messages={
+                "invalid": _(
+                    "Use only letters without accents, digits, dots, dashes and "
+                    "underscores, for example evim."
+                )
+            },
+        ),
+        lambda: "evim",
+        required=True,
+    ),
+    Option(
         "lock_host",
         Section.CONNECTION,
         _("Lock host"),
