@@ -456,3 +456,47 @@ def test_the_service_settings_show_in_the_chat_and_on_the_login_page(
         camille.page.get_by_label("Conditions d’utilisation").fill("")
         camille.page.locator("[data-action=save-service-settings]").click()
         expect(camille.page.locator(".flash")).to_contain_text("Enregistré")
+
+
+def set_switch(admin: Visitor, url: str, label: str, *, on: bool) -> None:
+    """An administrator turns an option of the service settings page on or off."""
+    admin.page.goto(f"{url}/service/settings/")
+    admin.page.get_by_label(label).set_checked(on)
+    admin.page.locator("[data-action=save-service-settings]").click()
+    expect(admin.page.locator(".flash")).to_be_visible()
+
+
+def test_suggested_rooms_are_offered_then_remembered(
+    visit: Callable[..., Visitor], chat_evim: LiveEvim
+) -> None:
+    camille = visit("camille")
+    set_switch(camille, chat_evim.url, "Proposer les salons", on=True)
+    try:
+        # oliver, in a new browser: the room is offered, not joined.
+        oliver = visit("oliver")
+        offers = oliver.page.locator("[data-chat=room-offers]")
+        offer = offers.locator(f"[data-room='{ROOM}']")
+        expect(offer).to_be_visible(timeout=CHAT)
+        expect(oliver.room()).to_have_count(0)
+        offer.get_by_role("button", name="Join").click()
+        ready(oliver)
+        expect(offers).to_have_count(0)
+        # The next page: no question again, the room is there.
+        oliver.page.goto(f"{chat_evim.url}/profile/")
+        ready(oliver)
+        expect(offers).to_have_count(0)
+
+        # ines skips it: no room, and no question on her next page either.
+        ines = visit("ines")
+        offer = ines.page.locator(f"[data-chat=room-offers] [data-room='{ROOM}']")
+        offer.get_by_role("button", name="Ignorer").click()
+        expect(ines.page.locator("[data-chat=room-offers]")).to_have_count(0)
+        ines.page.goto(f"{chat_evim.url}/profile/")
+        expect(ines.page.locator("converse-root")).to_be_attached(timeout=CHAT)
+        expect(ines.page.locator(".toggle-controlbox, converse-controlbox")).not_to_have_count(
+            0, timeout=CHAT
+        )
+        expect(ines.page.locator("[data-chat=room-offers]")).to_have_count(0)
+        expect(ines.room()).to_have_count(0)
+    finally:
+        set_switch(camille, chat_evim.url, "Proposer les salons", on=False)

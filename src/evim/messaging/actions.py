@@ -28,6 +28,7 @@ from evim.messaging.models import (
     ChatPreferences,
     JabberAccount,
     MessagingPreferences,
+    RoomChoice,
 )
 from evim.xmpp.connection_test import ConnectionTestResult, test_many
 
@@ -245,6 +246,18 @@ def do_set_desktop_notifications(*, acting_user: User | None, user: User, enable
     )
     preferences.desktop_notifications = enabled
     preferences.save(update_fields=["desktop_notifications"])
+    return True
+
+
+@transaction.atomic
+def do_choose_room(*, user: User, room: str, joined: bool) -> bool:
+    """Remember the user's answer to an offered room; returns whether it changed."""
+    choice = RoomChoice.objects.select_for_update().filter(user=user, room=room).first()
+    if choice is not None and choice.joined == joined:
+        return False
+    before = None if choice is None else choice.joined
+    RoomChoice.objects.update_or_create(user=user, room=room, defaults={"joined": joined})
+    _audit(user, AccountEvent.ROOM_CHOSEN, user.username, room=room, joined=[before, joined])
     return True
 
 

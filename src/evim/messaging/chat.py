@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.middleware.csrf import get_token
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -19,7 +20,7 @@ from django.utils.translation import ngettext
 from evim.backoffice.models import User
 from evim.messaging import converse
 from evim.messaging.jids import domain_of
-from evim.messaging.models import ChatPreferences, JabberAccount
+from evim.messaging.models import ChatPreferences, JabberAccount, RoomChoice
 from evim.messaging.project_config import get_messaging_config
 from evim.service.current import service
 
@@ -78,8 +79,7 @@ def _chat_settings(request: HttpRequest) -> dict[str, Any] | None:
         "credentials_url": f"{reverse('gateway:credentials')}?client={client}",
         "websocket_path": WEBSOCKET_PATH,
         "nickname": nickname,
-        # project.yml's rooms, then those the administrators added (service settings).
-        "rooms": list(dict.fromkeys([*get_messaging_config().chatrooms, *service().rooms_to_join])),
+        **_rooms(request, user),
         # Opt-in, from the profile page (ChatPreferences).
         "notifications": ChatPreferences.of(user).desktop_notifications,
         # Where the page keeps the unread count for the next page (sessionStorage).
@@ -115,4 +115,32 @@ def _service_header(user: User) -> dict[str, str]:
         "announcement": values.announcement,
         "manager_url": reverse("service:settings") if manager else "",
         "manager_label": _("Service settings"),
+    }
+
+
+def offered_rooms() -> list[str]:
+    """project.yml's rooms, then those the administrators added (service settings)."""
+    return list(dict.fromkeys([*get_messaging_config().chatrooms, *service().rooms_to_join]))
+
+
+def _rooms(request: HttpRequest, user: User) -> dict[str, Any]:
+    """The rooms the chat joins by itself and, with the service's "suggest rooms", those it
+    offers (the user's answers are remembered: RoomChoice)."""
+    rooms = offered_rooms()
+    if not service().suggest_rooms:
+        return {"rooms": rooms, "suggested_rooms": []}
+    answers = dict(RoomChoice.objects.filter(user=user).values_list("room", "joined"))
+    return {
+        "rooms": [room for room in rooms if answers.get(room) is True],
+        "suggested_rooms": [room for room in rooms if room not in answers],
+        "room_choice_url": reverse("messaging:room_choice"),
+        # The answer is a POST of the page's own: Django's CSRF token, as in any form.
+        "csrf_token": get_token(request),
+        "suggest_texts": {
+            "title": _("Rooms for you"),
+            "intro": _("Join them to follow the conversations; you can leave later."),
+            "join": _("Join"),
+            "skip": _("Skip"),
+            "failed": _("Your answer could not be saved. Try again."),
+        },
     }

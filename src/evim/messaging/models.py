@@ -98,6 +98,30 @@ class ChatPreferences(models.Model):
         return found if found is not None else cls(user_id=user.pk)
 
 
+class RoomChoice(models.Model):
+    """A user's answer to a room the chat offered them (the service's "suggest rooms")."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="room_choices",
+    )
+    room = models.CharField(_("room"), max_length=3071)
+    joined = models.BooleanField(_("joined"))
+    decided = models.DateTimeField(_("decided"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("room choice")
+        verbose_name_plural = _("room choices")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "room"], name="one_choice_per_user_and_room")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room}: {'joined' if self.joined else 'skipped'}"
+
+
 class AccountEvent(models.TextChoices):
     """Audit events of the messaging module (rows of backoffice.AuditEntry)."""
 
@@ -109,3 +133,4 @@ class AccountEvent(models.TextChoices):
     SELF_SERVICE_CHANGED = "self_service_changed", _("self-service changed")
     KEYS_ROTATED = "account_keys_rotated", _("encryption key rotated")
     CHAT_PREFERENCES_CHANGED = "chat_preferences_changed", _("chat preferences changed")
+    ROOM_CHOSEN = "room_chosen", _("offered room joined or skipped")

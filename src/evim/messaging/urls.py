@@ -14,4 +14,5 @@ urlpatterns = [
     path("self-service/", views.self_service, name="self_service"),
     path("my-account/", views.my_account, name="my_account"),
     path("chat-preferences/", views.chat_preferences, name="chat_preferences"),
+    path("room-choice/", views.room_choice, name="room_choice"),
 ]

@@ -17,6 +17,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
+    JsonResponse,
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,7 +32,7 @@ from evim.backoffice.models import User
 from evim.backoffice.requests import current_user
 from evim.lib.errors import EvimError
 from evim.messaging import actions
-from evim.messaging.chat import has_chat
+from evim.messaging.chat import has_chat, offered_rooms
 from evim.messaging.forms import AccountForm, DeleteAccountForm, OwnAccountForm
 from evim.messaging.models import JabberAccount, MessagingPreferences
 from evim.messaging.outcomes import OutcomeText, text_for
@@ -388,6 +389,24 @@ def chat_preferences(request: HttpRequest) -> HttpResponse:
             _("Desktop notifications are on.") if enabled else _("Desktop notifications are off."),
         )
     return redirect("backoffice:profile")
+
+
+@messaging_enabled
+@require_POST
+def room_choice(request: HttpRequest) -> JsonResponse:
+    """The chat's answer to an offered room: ``room`` and ``joined`` (1 or 0)."""
+    user = current_user(request)
+    if not has_chat(user):
+        raise PermissionDenied
+    room = request.POST.get("room", "")
+    joined = request.POST.get("joined")
+    if room not in offered_rooms() or joined not in ("0", "1"):
+        return JsonResponse(
+            {"error": _("Not a room offered to you, or no answer: reload the page.")},
+            status=400,
+        )
+    actions.do_choose_room(user=user, room=room, joined=joined == "1")
+    return JsonResponse({"room": room, "joined": joined == "1"})
 
 
 @messaging_enabled

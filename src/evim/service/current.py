@@ -34,6 +34,7 @@ class ServiceSettings:
     # Others
     manager_link: bool
     rooms_to_join: list[str]
+    suggest_rooms: bool
     announcement: str
     # Advanced
     compression: bool

@@ -236,6 +236,17 @@ OPTIONS: tuple[Option, ...] = (
         lambda: [],
     ),
     Option(
+        "suggest_rooms",
+        Section.OTHERS,
+        _("Suggest rooms"),
+        _(
+            "Instead of joining the rooms silently, the chat offers each user the rooms "
+            "they have not answered yet: join or skip. Each answer is remembered."
+        ),
+        _switch,
+        lambda: False,
+    ),
+    Option(
         "announcement",
         Section.OTHERS,
         _("Announcement"),

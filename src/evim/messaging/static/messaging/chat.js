@@ -230,6 +230,65 @@ function countMissedMessages(api) {
   });
 }
 
+// The service's "suggest rooms": the rooms the user has not answered yet, each with
+// "Join" and "Skip". The answer is saved (messaging:room_choice) before the panel moves on;
+// "Join" then opens the room. Nothing is joined without the user's click.
+function roomOffers(config, openRoom) {
+  const texts = config.suggest_texts;
+  const panel = document.createElement("section");
+  panel.className = "evim-room-offers";
+  panel.dataset.chat = "room-offers";
+  panel.setAttribute("aria-label", texts.title);
+  const title = document.createElement("h2");
+  title.textContent = texts.title;
+  const intro = document.createElement("p");
+  intro.textContent = texts.intro;
+  const status = document.createElement("p");
+  status.className = "evim-room-offers-status";
+  status.setAttribute("role", "status");
+  panel.append(title, intro);
+  const answer = async (room, joined, row) => {
+    for (const button of row.querySelectorAll("button")) button.disabled = true;
+    const body = new URLSearchParams({ room, joined: joined ? "1" : "0" });
+    const response = await fetch(config.room_choice_url, {
+      method: "POST",
+      headers: { "X-CSRFToken": config.csrf_token },
+      body,
+      credentials: "same-origin",
+    }).catch(() => null);
+    if (!response || !response.ok) {
+      status.textContent = texts.failed;
+      for (const button of row.querySelectorAll("button")) button.disabled = false;
+      return;
+    }
+    status.textContent = "";
+    row.remove();
+    if (joined) openRoom(room);
+    if (!panel.querySelector("[data-room]")) panel.remove();
+  };
+  for (const room of config.suggested_rooms) {
+    const row = document.createElement("div");
+    row.className = "evim-room-offer";
+    row.dataset.room = room;
+    const name = document.createElement("span");
+    name.textContent = room;
+    const join = document.createElement("button");
+    join.type = "button";
+    join.className = "button button-primary";
+    join.textContent = texts.join;
+    join.addEventListener("click", () => answer(room, true, row));
+    const skip = document.createElement("button");
+    skip.type = "button";
+    skip.className = "button";
+    skip.textContent = texts.skip;
+    skip.addEventListener("click", () => answer(room, false, row));
+    row.append(name, join, skip);
+    panel.append(row);
+  }
+  panel.append(status);
+  document.body.append(panel);
+}
+
 const preferences = document.querySelector("[data-chat=notifications-form]");
 if (preferences) notificationSettings(preferences);
 
@@ -294,6 +353,11 @@ if (element) {
       // The rooms of messaging.chatrooms, joined on the first page; later pages keep each
       // room's state (open, minimised) as the user left it. On a phone Converse shows a
       // chat over the whole page: there a room is joined minimised, and opens on a tap.
+      if (config.suggested_rooms.length) {
+        api.waitUntil("chatBoxesFetched").then(() =>
+          roomOffers(config, (jid) => api.rooms.open(jid, {}, true)),
+        );
+      }
       api.listen.on("chatBoxesFetched", async () => {
         const onPhone = window.matchMedia(PHONE).matches && config.view_mode === "overlayed";
         for (const jid of config.rooms) {
