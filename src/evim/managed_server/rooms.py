@@ -21,6 +21,9 @@ from evim.managed_server import shell_tables
 from evim.managed_server.admin_shell import AdminShell, AdminShellError
 from evim.managed_server.errors import ManagedServerError
 from evim.managed_server.lua import LuaValue, lua_string, lua_value
+from evim.xmpp.spaces_plan import RoomConfig
+
+__all__ = ["AffiliationChange", "RoomConfig", "RoomError", "RoomManager"]
 
 PRELUDE = r"""
 local hosts = prosody.hosts
@@ -137,36 +140,19 @@ class RoomError(ManagedServerError):
     """Prosody refused a room operation (its reason)."""
 
 
-@dataclass(frozen=True)
-class RoomConfig:
-    """A room as it should be (``None``: left as it is)."""
-
-    jid: str
-    name: str
-    description: str
-    members_only: bool
-    public: bool
-    persistent: bool = True
-    archiving: bool = True
-    moderated: bool | None = False
-    whois: str | None = None
-    #: Name and describe the room only when creating it (a room shared by several
-    #: structures' evims, whose settings may differ: they must not undo each other).
-    labels_once: bool = False
-
-    def lua(self) -> dict[str, LuaValue]:
-        values: dict[str, LuaValue | None] = {
-            "name": self.name,
-            "description": self.description,
-            "persistent": self.persistent,
-            "members_only": self.members_only,
-            "public": self.public,
-            "archiving": self.archiving,
-            "moderated": self.moderated,
-            "whois": self.whois,
-            "labels_once": self.labels_once,
-        }
-        return {key: value for key, value in values.items() if value is not None}
+def _lua_config(config: RoomConfig) -> dict[str, LuaValue]:
+    values: dict[str, LuaValue | None] = {
+        "name": config.name,
+        "description": config.description,
+        "persistent": config.persistent,
+        "members_only": config.members_only,
+        "public": config.public,
+        "archiving": config.archiving,
+        "moderated": config.moderated,
+        "whois": config.whois,
+        "labels_once": config.labels_once,
+    }
+    return {key: value for key, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -199,7 +185,7 @@ class RoomManager:
     async def ensure(self, config: RoomConfig, *, apply: bool) -> list[str]:
         """Create or reconfigure the room; the names of what was (or would be) changed."""
         _count, output = await self._call(
-            "ensure", lua_string(config.jid), lua_value(config.lua()), lua_value(apply)
+            "ensure", lua_string(config.jid), lua_value(_lua_config(config)), lua_value(apply)
         )
         return list(output)
 

@@ -24,7 +24,6 @@ contacts, administrators and bookmarks are never touched.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,6 +36,9 @@ from evim.managed_server.lua import lua_string
 from evim.managed_server.provisioning import NewAccount, Provisioner
 from evim.managed_server.rooms import RoomConfig, RoomManager
 from evim.managed_server.rosters import RosterChange, RosterManager
+from evim.xmpp.spaces_plan import Change, ChangeKind, Member, Step, contacts_summary
+
+__all__ = ["Change", "ChangeKind", "Member", "SpacesPlan", "Step", "sync_spaces"]
 
 STATE_PRELUDE = r"""
 local storagemanager = require "core.storagemanager"
@@ -70,30 +72,6 @@ return true
 """
 
 
-class Step(enum.StrEnum):
-    ACCOUNTS = "accounts"
-    ROOMS = "rooms"
-    CONTACTS = "contacts"
-    BOOKMARKS = "bookmarks"
-
-
-class ChangeKind(enum.StrEnum):
-    ACCOUNT_CREATED = "account-created"
-    ACCOUNT_FAILED = "account-failed"
-    ROOM_CREATED = "room-created"
-    ROOM_CONFIGURED = "room-configured"
-    AFFILIATION = "affiliation"
-    CONTACTS = "contacts"
-    BOOKMARKS = "bookmarks"
-
-
-@dataclass(frozen=True)
-class Member:
-    jid: str
-    name: str
-    administrator: bool = False
-
-
 @dataclass(frozen=True)
 class SpacesPlan:
     """What the server should hold for one structure."""
@@ -109,13 +87,6 @@ class SpacesPlan:
     bookmarks: dict[str, str] = field(default_factory=dict)
     #: Managed accounts that must exist (created with this password if missing).
     accounts: Sequence[NewAccount] = ()
-
-
-@dataclass(frozen=True)
-class Change:
-    kind: ChangeKind
-    subject: str
-    detail: str = ""
 
 
 Progress = Callable[[Step, int, int], object]
@@ -305,7 +276,7 @@ async def sync_spaces(
 
 
 def _contacts_change(change: RosterChange, domain: str, group: str) -> Change:
-    summary = f"{group}: +{change.added} ~{change.changed} -{change.removed}"
-    if change.details:
-        summary += " (" + " ".join(change.details) + ")"
+    summary = contacts_summary(
+        group, change.added, change.changed, change.removed, tuple(change.details)
+    )
     return Change(ChangeKind.CONTACTS, f"{change.localpart}@{domain}", summary)

@@ -13,9 +13,13 @@ What should exist comes from the back office and the settings:
 - **bookmarks** of every room, with autojoin, for every user.
 
 On the managed server :func:`evim.managed_server.spaces.sync_spaces` does it all on one
-admin connection.  What a server cannot do — an external server, a room on another
-server — is reported, never attempted.  :func:`do_sync` is idempotent: a second run
-changes nothing and returns no change.
+admin connection.  On an external server :func:`evim.xmpp.spaces.sync_external_spaces`
+logs in as each user (evim holds their passwords) and does what the server lets a client
+do: contacts and bookmarks in every user's own session, the rooms in an administrator's.
+What a server cannot do or refuses — a room on another server, a wrong password, a room
+evim's accounts do not own — is reported in :attr:`SyncReport.not_done`, saying what its
+administrator must do.  :func:`do_sync` is idempotent: a second run changes nothing and
+returns no change.
 """
 
 from __future__ import annotations
@@ -31,13 +35,23 @@ from django.utils.translation import gettext as _
 
 from evim.backoffice.models import AuditEntry, User
 from evim.managed_server.layout import ServerLayout
-from evim.managed_server.provisioning import NewAccount
-from evim.managed_server.rooms import RoomConfig
-from evim.managed_server.spaces import Change, ChangeKind, Member, SpacesPlan, Step, sync_spaces
+from evim.managed_server.provisioning import NewAccount, clean_display_name
+from evim.managed_server.spaces import SpacesPlan, sync_spaces
 from evim.messaging import encryption
 from evim.messaging.jids import domain_of
 from evim.messaging.models import JabberAccount
+from evim.messaging.outcomes import text_for
 from evim.messaging.project_config import get_messaging_config
+from evim.xmpp.addresses import ServerLocator
+from evim.xmpp.connection_test import Outcome, timeout_from_settings
+from evim.xmpp.spaces import (
+    ExternalSpacesPlan,
+    Failure,
+    FailureKind,
+    Login,
+    sync_external_spaces,
+)
+from evim.xmpp.spaces_plan import Change, ChangeKind, Member, RoomConfig, Step
 
 logger = logging.getLogger("evim.messaging")
 
@@ -95,12 +109,56 @@ def _room_names() -> tuple[dict[str, str], dict[str, str]]:
     return names, descriptions
 
 
+def _active_accounts() -> list[JabberAccount]:
+    return list(
+        JabberAccount.objects.select_related("user").filter(user__is_active=True).order_by("jid")
+    )
+
+
+def _room_configs(room: str) -> tuple[list[RoomConfig], list[str], dict[str, str]]:
+    """The rooms on the MUC host to create or configure, the other rooms (bookmarked
+    only) and every room's name."""
+    names, descriptions = _room_names()
+    rooms: list[RoomConfig] = []
+    elsewhere: list[str] = []
+    for jid in names:
+        if domain_of(jid) != settings.EVIM_XMPP_MUC_HOST:
+            elsewhere.append(jid)
+            continue
+        own = jid == room
+        rooms.append(
+            RoomConfig(
+                jid,
+                names[jid],
+                descriptions[jid],
+                members_only=own,
+                public=not own,
+                labels_once=not own,
+            )
+        )
+    return rooms, elsewhere, names
+
+
+def _accounts_elsewhere(accounts: list[JabberAccount]) -> list[str]:
+    """What cannot be done for the accounts on other servers than evim's domain."""
+    external = [
+        account.jid for account in accounts if domain_of(account.jid) != settings.EVIM_XMPP_DOMAIN
+    ]
+    if not external:
+        return []
+    return [
+        _(
+            "%(count)d accounts are on other servers (%(jids)s): they are members of "
+            "the rooms, but evim cannot write their contacts or bookmarks."
+        )
+        % {"count": len(external), "jids": ", ".join(external[:5])}
+    ]
+
+
 def _plan(room: str) -> tuple[SpacesPlan, list[str]]:
     """What the managed server should hold, and what it cannot do."""
     not_done: list[str] = []
-    accounts = list(
-        JabberAccount.objects.select_related("user").filter(user__is_active=True).order_by("jid")
-    )
+    accounts = _active_accounts()
     members = [
         Member(account.jid, str(account.user), account.user.is_administrator)
         for account in accounts
@@ -115,41 +173,17 @@ def _plan(room: str) -> tuple[SpacesPlan, list[str]]:
         if account.kind == JabberAccount.Kind.MANAGED
         and domain_of(account.jid) == settings.EVIM_XMPP_DOMAIN
     ]
-    names, descriptions = _room_names()
-    rooms: list[RoomConfig] = []
-    for jid in names:
-        if domain_of(jid) != settings.EVIM_XMPP_MUC_HOST:
-            not_done.append(
-                _(
-                    "The room %(room)s is not on the managed server (%(host)s): evim "
-                    "bookmarks it but cannot create or configure it; its own server's "
-                    "administrator must."
-                )
-                % {"room": jid, "host": settings.EVIM_XMPP_MUC_HOST}
-            )
-            continue
-        own = jid == room
-        rooms.append(
-            RoomConfig(
-                jid,
-                names[jid],
-                descriptions[jid],
-                members_only=own,
-                public=not own,
-                labels_once=not own,
-            )
-        )
-    external = [
-        account.jid for account in accounts if domain_of(account.jid) != settings.EVIM_XMPP_DOMAIN
-    ]
-    if external:
+    rooms, elsewhere, names = _room_configs(room)
+    for jid in elsewhere:
         not_done.append(
             _(
-                "%(count)d accounts are on other servers (%(jids)s): they are members of "
-                "the rooms, but evim cannot write their contacts or bookmarks."
+                "The room %(room)s is not on the managed server (%(host)s): evim "
+                "bookmarks it but cannot create or configure it; its own server's "
+                "administrator must."
             )
-            % {"count": len(external), "jids": ", ".join(external[:5])}
+            % {"room": jid, "host": settings.EVIM_XMPP_MUC_HOST}
         )
+    not_done += _accounts_elsewhere(accounts)
     plan = SpacesPlan(
         structure_room=room,
         group=settings.EVIM_STRUCTURE_NAME,
@@ -157,6 +191,46 @@ def _plan(room: str) -> tuple[SpacesPlan, list[str]]:
         rooms=rooms,
         bookmarks=names,
         accounts=managed,
+    )
+    return plan, not_done
+
+
+def _external_plan(room: str) -> tuple[ExternalSpacesPlan, list[str]]:
+    """What the external server should hold, and what evim will not attempt there."""
+    not_done: list[str] = []
+    accounts = _active_accounts()
+    # Names go into stanzas: no control character may reach the stream.
+    members = [
+        Member(
+            account.jid,
+            clean_display_name(str(account.user)) or account.localpart,
+            account.user.is_administrator,
+        )
+        for account in accounts
+    ]
+    logins = [
+        Login(account.jid, encryption.decrypt_password(account.password_encrypted))
+        for account in accounts
+        if domain_of(account.jid) == settings.EVIM_XMPP_DOMAIN
+    ]
+    rooms, elsewhere, names = _room_configs(room)
+    for jid in elsewhere:
+        not_done.append(
+            _(
+                "The room %(room)s is not on the XMPP server's room service (%(host)s): "
+                "evim bookmarks it but does not create or configure it; its own server's "
+                "administrator must."
+            )
+            % {"room": jid, "host": settings.EVIM_XMPP_MUC_HOST}
+        )
+    not_done += _accounts_elsewhere(accounts)
+    plan = ExternalSpacesPlan(
+        structure_room=room,
+        group=settings.EVIM_STRUCTURE_NAME,
+        members=members,
+        rooms=rooms,
+        bookmarks=names,
+        logins=logins,
     )
     return plan, not_done
 
@@ -192,6 +266,71 @@ def describe(change: Change) -> str:
     return _("bookmarks of %(subject)s: %(detail)s") % values
 
 
+def describe_failure(failure: Failure) -> str:
+    """What evim could not do on an external server, and who must do what."""
+    values = {"subject": failure.subject, "detail": failure.detail}
+    if failure.kind is FailureKind.LOGIN:
+        text = text_for(failure.outcome or Outcome.PROTOCOL)
+        if failure.outcome is Outcome.AUTH:
+            advice = _("Set the account's current password in evim's Jabber accounts.")
+        else:
+            advice = str(text.advice) if text else ""
+        return _(
+            "evim could not log in as %(subject)s (%(label)s: %(detail)s): its contacts "
+            "and bookmarks were not synchronised. %(advice)s"
+        ) % {**values, "label": str(text.label) if text else "", "advice": advice}
+    if failure.kind is FailureKind.CONTACTS:
+        return (
+            _("The contacts of %(subject)s were not synchronised: the server refused (%(detail)s).")
+            % values
+        )
+    if failure.kind is FailureKind.BOOKMARKS:
+        return (
+            _(
+                "The bookmarks of %(subject)s were not synchronised: the server refused "
+                "(%(detail)s). It must offer bookmarks in PEP (XEP-0402)."
+            )
+            % values
+        )
+    if failure.kind is FailureKind.NO_ADMINISTRATOR:
+        return (
+            _(
+                "No administrator of the back office can log in to the XMPP server: evim "
+                "cannot create or configure the rooms %(subject)s. Give an administrator a "
+                "Jabber account on that server, or have its administrator create the rooms "
+                "(the structure's room members-only, every colleague a member)."
+            )
+            % values
+        )
+    if failure.kind is FailureKind.ROOM_NOT_OWNER:
+        return (
+            _(
+                "The room %(subject)s exists, but no administrator's account owns it "
+                "(%(detail)s): evim cannot configure it or set its members. The XMPP "
+                "server's administrator must make one of these accounts an owner of the room."
+            )
+            % values
+        )
+    if failure.kind is FailureKind.ROOM_CREATION_REFUSED:
+        return (
+            _(
+                "The XMPP server does not let evim create the room %(subject)s (%(detail)s). "
+                "Its administrator must create it and make an administrator's account its "
+                "owner, or allow that account to create rooms."
+            )
+            % values
+        )
+    if failure.kind is FailureKind.ROOM_SETTINGS_UNAVAILABLE:
+        return (
+            _(
+                "The room %(subject)s: the XMPP server does not let its owner set %(detail)s. "
+                "Its administrator must."
+            )
+            % values
+        )
+    return _("The room %(subject)s could not be synchronised: %(detail)s.") % values
+
+
 def do_sync(
     *, acting_user: User | None, dry_run: bool = False, progress: Progress | None = None
 ) -> SyncReport:
@@ -210,36 +349,34 @@ def do_sync(
             )
         )
         return report
-    if settings.EVIM_XMPP_SERVER != "managed":
-        report.not_done.append(
-            _(
-                "The XMPP server is external: evim cannot administer it. Its administrator "
-                "must create the room %(room)s (members-only, archived) with every "
-                "colleague a member, the common rooms %(common)s, the shared contact group "
-                "%(group)s and the bookmarks."
-            )
-            % {
-                "room": room,
-                "common": ", ".join(common_rooms()) or "-",
-                "group": settings.EVIM_STRUCTURE_NAME,
-            }
-        )
-        return report
-    plan, report.not_done = _plan(room)
+    # Worded here, in the caller's language: progress may come from another thread.
+    labels = {
+        Step.ACCOUNTS: _("accounts"),
+        Step.ROOMS: _("rooms"),
+        Step.CONTACTS: _("contacts"),
+        Step.BOOKMARKS: _("bookmarks"),
+    }
 
     def step_progress(step: Step, done: int, total: int) -> None:
         if progress is not None:
-            labels = {
-                Step.ACCOUNTS: _("accounts"),
-                Step.ROOMS: _("rooms"),
-                Step.CONTACTS: _("contacts"),
-                Step.BOOKMARKS: _("bookmarks"),
-            }
             progress(labels[step], done, total)
 
-    changes = async_to_sync(sync_spaces)(
-        ServerLayout.from_settings(), plan, apply=not dry_run, progress=step_progress
-    )
+    if settings.EVIM_XMPP_SERVER == "managed":
+        plan, report.not_done = _plan(room)
+        changes = async_to_sync(sync_spaces)(
+            ServerLayout.from_settings(), plan, apply=not dry_run, progress=step_progress
+        )
+    else:
+        external, report.not_done = _external_plan(room)
+        result = async_to_sync(sync_external_spaces)(
+            external,
+            locator=ServerLocator.from_settings(),
+            timeout=timeout_from_settings(),
+            apply=not dry_run,
+            progress=step_progress,
+        )
+        changes = result.changes
+        report.not_done += [describe_failure(failure) for failure in result.failures]
     report.changes = [describe(change) for change in changes]
     if changes and not dry_run:
         counts: dict[str, int] = {}

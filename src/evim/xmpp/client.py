@@ -24,6 +24,7 @@ import asyncio
 import enum
 import logging
 import ssl
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,9 @@ from evim.xmpp import log_redaction
 logger = logging.getLogger("evim.xmpp")
 
 _STREAM_NS = "http://etherx.jabber.org/streams"
+
+#: slixmpp's plugin and stanza registries are process-wide: build clients one at a time.
+CLIENT_CREATION = threading.Lock()
 
 
 class Stage(enum.StrEnum):

@@ -26,7 +26,6 @@ import enum
 import inspect
 import logging
 import ssl
-import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -38,7 +37,7 @@ from slixmpp.util.stringprep_profiles import StringPrepError
 
 from evim.xmpp import log_redaction
 from evim.xmpp.addresses import ResolutionError, ServerAddress, ServerLocator
-from evim.xmpp.client import Finding, FindingKind, LoginProbe, Stage
+from evim.xmpp.client import CLIENT_CREATION, Finding, FindingKind, LoginProbe, Stage
 from evim.xmpp.isolated import run_isolated
 from evim.xmpp.tls import CAFileError, client_ssl_context
 
@@ -49,9 +48,6 @@ logger = logging.getLogger("evim.xmpp")
 CLOSE_GRACE = 1.0
 #: Shown instead of the password, should anything echo it.
 REDACTED = log_redaction.REDACTED
-
-#: slixmpp's plugin and stanza registries are process-wide: build clients one at a time.
-_client_creation = threading.Lock()
 
 
 class Outcome(enum.StrEnum):
@@ -101,7 +97,7 @@ class ConnectionTestResult:
 
 
 #: When no address answered, the failure to report: the one that got furthest.
-_FAILURE_RANK = {
+FAILURE_RANK = {
     Outcome.CERTIFICATE: 6,
     Outcome.TLS: 5,
     Outcome.PROTOCOL: 4,
@@ -112,7 +108,9 @@ _FAILURE_RANK = {
 
 
 @dataclass(frozen=True)
-class _Attempt:
+class Attempt:
+    """One login attempt at one address, judged (:func:`judge_finding`)."""
+
     outcome: Outcome
     address: ServerAddress | None
     detail: str
@@ -159,7 +157,7 @@ async def test_login(
             outcome, address, detail, started=started, jid=parsed.bare, password=password
         )
 
-    problem = _password_problem(password)
+    problem = password_problem(password)
     if problem is not None:
         return result(Outcome.AUTH, None, f"{problem}; nothing was sent")
     if not addresses:
@@ -267,7 +265,8 @@ def timeout_from_settings() -> float:
 # --- one test, on its own event loop -----------------------------------------------------
 
 
-def _password_problem(password: str) -> str | None:
+def password_problem(password: str) -> str | None:
+    """Why ``password`` cannot be sent at all (empty, refused by SASLprep), or ``None``."""
     if not password:
         return "the password is empty"
     try:
@@ -302,14 +301,14 @@ async def _try_addresses(
     addresses: list[ServerAddress],
     ca_file: Path | None,
     timeout: float,
-) -> _Attempt:
+) -> Attempt:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
         context = client_ssl_context(ca_file)  # loads certificates: done in the worker
     except CAFileError as error:
-        return _Attempt(Outcome.CERTIFICATE, None, str(error), False)
-    failures: list[_Attempt] = []
+        return Attempt(Outcome.CERTIFICATE, None, str(error), False)
+    failures: list[Attempt] = []
     with log_redaction.secrets_hidden(password, username=jid.user):
         for address in addresses:
             if loop.time() >= deadline:
@@ -320,8 +319,8 @@ async def _try_addresses(
             logger.debug("Connection test of %s: %s", jid.bare, attempt.detail)
             failures.append(attempt)
     if not failures:  # the time limit ran out before an address could be tried
-        return _Attempt(Outcome.TIMEOUT, addresses[0], f"no time left ({timeout:g} s)", False)
-    best = max(failures, key=lambda failure: _FAILURE_RANK.get(failure.outcome, 0))
+        return Attempt(Outcome.TIMEOUT, addresses[0], f"no time left ({timeout:g} s)", False)
+    best = max(failures, key=lambda failure: FAILURE_RANK.get(failure.outcome, 0))
     if len(failures) == 1:
         return best
     return replace(best, detail="; ".join(failure.detail for failure in failures))
@@ -334,9 +333,9 @@ async def _attempt(
     context: ssl.SSLContext,
     deadline: float,
     timeout: float,
-) -> _Attempt:
+) -> Attempt:
     loop = asyncio.get_running_loop()
-    with _client_creation:
+    with CLIENT_CREATION:
         probe = LoginProbe(jid.bare, password, ssl_context=context, direct_tls=address.direct_tls)
     finding: Finding | None = None
     try:
@@ -344,7 +343,7 @@ async def _attempt(
         await asyncio.wait({probe.finding}, timeout=max(deadline - loop.time(), 0))
         if probe.finding.done():
             finding = probe.finding.result()
-        attempt = _judge(probe, finding, address, timeout)
+        attempt = judge_finding(probe, finding, address, timeout)
     finally:
         grace = min(CLOSE_GRACE, max(deadline - loop.time(), 0))
         await probe.close(grace=grace if finding is not None else 0)
@@ -373,13 +372,15 @@ def _tls_outcome(error: BaseException | None, fallback: str, domain: str) -> tup
     return Outcome.TLS, f"TLS handshake failed: {error or fallback}"
 
 
-def _judge(
+def judge_finding(
     probe: LoginProbe, finding: Finding | None, address: ServerAddress, timeout: float
-) -> _Attempt:
+) -> Attempt:
+    """What ``finding`` (``None``: nothing within ``timeout``) of ``probe`` at ``address``
+    means: an :class:`Outcome`, a technical detail, whether the server answered."""
     answered = probe.stream_opened
 
-    def attempt(outcome: Outcome, detail: str, *, answered: bool = answered) -> _Attempt:
-        return _Attempt(outcome, address, f"{address}: {detail}", answered)
+    def attempt(outcome: Outcome, detail: str, *, answered: bool = answered) -> Attempt:
+        return Attempt(outcome, address, f"{address}: {detail}", answered)
 
     if finding is None:
         stage = probe.stage
