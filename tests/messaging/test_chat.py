@@ -62,6 +62,7 @@ def test_every_page_carries_the_chat_settings_never_a_password(
         "rooms": ["lilas@conference.evim.test"],
         "notifications": False,
         "unread_key": f"evim-chat-unread-{jeanne_has_an_account.pk}",
+        "suggested_rooms": [],  # "suggest rooms" is off: every room is joined
         "service": {
             "name": "Messagerie instantanée",
             "description": "",
@@ -183,6 +184,7 @@ def test_no_chat_when_messaging_is_disabled(
     get_messaging_config.cache_clear()
 
 
+@pytest.mark.django_db  # every request reads the service settings (evim.service)
 def test_anonymous_visitors_get_no_chat(messaging_enabled: Path) -> None:
     html = client_for(None).get("/login/").content.decode()
     assert chat_config(html) is None and "converse" not in html
