@@ -5,7 +5,8 @@ Paramétrage > Général menu, its card on the home page, its part of the profil
 chat every page loads (a part of every page's ``<head>``, through ``{% page_head_parts %}``)
 and the chat's unread count in the top bar (``{% header_parts %}``).  The service module
 registers its settings page in the menu and its block on the login page
-(``{% login_parts %}``).
+(``{% login_parts %}``), and the visit tracker every page loads when administrators turn
+it on, with the origin that tracker reports to (:data:`csp_additions`).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class PagePart:
 
 
 __all__ = [
+    "CspAddition",
     "PagePart",
+    "csp_additions",
     "header_items",
     "home_cards",
     "login_parts",
@@ -56,6 +59,13 @@ page_heads: list[PagePart] = []
 header_items: list[PagePart] = []
 # Rendered on the login page, under the form (who runs the service, its terms).
 login_parts: list[PagePart] = []
+
+#: What a module needs the Content-Security-Policy of one response to allow in addition to
+#: settings.EVIM_CONTENT_SECURITY_POLICY: sources by directive (``{"connect-src":
+#: ["https://stats.example.org"]}``), or ``{}`` for nothing.  Called once per response, after
+#: the view: a module widens the policy of the pages it added something to, and of no other.
+CspAddition = Callable[[HttpRequest], dict[str, list[str]]]
+csp_additions: list[CspAddition] = []
 
 
 def render_parts(parts: list[PagePart], request: HttpRequest) -> list[SafeString]:

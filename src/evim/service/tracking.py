@@ -19,6 +19,8 @@ user name, a cookie.  The addresses hold numeric ids at most.
 
 Browsers whose user asked not to be tracked (``DNT: 1``, or Global Privacy Control's
 ``Sec-GPC: 1``) get no tracker at all: the request says so, the page is made without it.
+Nor do pages served over HTTPS when the Matomo server's address is http:// (the browser
+would refuse to send to it).
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def tracker_head(request: HttpRequest) -> dict[str, Any] | None:
     tracker = tracker_of(service())
     if tracker is None or does_not_want_tracking(request):
         return None
+    if request.is_secure() and tracker.origin.startswith("http:"):
+        return None  # the browser would block it (mixed content) and say so in the console
     # Kept for this request's policy: the very tracker the page carries, even if the
     # options change between the page and its headers.
     _TRACKED[request] = tracker
