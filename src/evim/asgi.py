@@ -22,8 +22,14 @@ def build_application() -> ASGIApp:
     from evim.gateway.hooks import PERMISSIONS
     from evim.gateway.prepared import PREPARED
     from evim.gateway.websocket import websocket_application
+    from evim.service.watched import WatchedSwitch
 
-    static = StaticFiles(root=settings.STATIC_ROOT, prefix=settings.STATIC_URL)
+    # The service's Compression option, asked by every static file request on the loop:
+    # kept in memory, read again in the background (see evim.service.watched).
+    compression = WatchedSwitch("compression")
+    static = StaticFiles(
+        root=settings.STATIC_ROOT, prefix=settings.STATIC_URL, compress=compression
+    )
 
     async def lifespan(receive: Receive, send: Send) -> None:
         """The server's start and stop: upstream logins are prepared, and open streams
@@ -32,6 +38,7 @@ def build_application() -> ASGIApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                await compression.refresh()  # the first requests already know it
                 PREPARED.serve_on(asyncio.get_running_loop())
                 sweep = asyncio.create_task(PERMISSIONS.run(), name="gateway-permission-sweep")
                 await send({"type": "lifespan.startup.complete"})

@@ -76,6 +76,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Compresses what every middleware below made (so, above any that reads or changes
+    # the body): on while the service's Compression option is.
+    "evim.service.middleware.CompressionMiddleware",
+    "evim.service.https.ForceHttpsMiddleware",
     "evim.backoffice.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -164,7 +168,8 @@ STATIC_URL = "/static/"
 STATIC_ROOT = EVIM_DATA_DIR / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    # ManifestStaticFilesStorage, plus .gz and .br copies of the text files.
+    "staticfiles": {"BACKEND": "evim.lib.static_storage.PrecompressedManifestStaticFilesStorage"},
 }
 # The chat's browser client: Converse.js's prebuilt files, installed by ``npm ci`` (pinned in
 # package.json and package-lock.json at the repository's root), served under static/converse/.
@@ -185,16 +190,19 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# HTTPS: EVIM_HTTPS=1 turns Django's protections on here, for good; administrators can also
+# turn "Force HTTPS" on from the service settings page (evim.service.https, at once).
+EVIM_HSTS_SECONDS = env_int("EVIM_HSTS_SECONDS", 31_536_000, minimum=0)
 if EVIM_HTTPS:
     SECURE_SSL_REDIRECT = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env_int("EVIM_HSTS_SECONDS", 31_536_000, minimum=0)
+    SECURE_HSTS_SECONDS = EVIM_HSTS_SECONDS
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("EVIM_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("EVIM_HSTS_PRELOAD", False)
-    # Set when a reverse proxy terminates TLS and says so in this header.
-    if env_bool("EVIM_BEHIND_PROXY", False):
-        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Set when a reverse proxy terminates TLS and says so in this header.
+if env_bool("EVIM_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Pages load only evim's own files: no CDN, no third party, no inline script; the only inline
 # styles are the chat's style attributes and two empty <style> elements (see below).
 EVIM_CONTENT_SECURITY_POLICY: dict[str, list[str]] = {

@@ -129,13 +129,17 @@ def go_sendxmpp(evim: LiveEvim, home: Path, *arguments: str, body: str) -> int:
     return sent.returncode
 
 
+# The chat's credentials URL, whatever its query (?client=bar, ?client=page).
+CREDENTIALS = re.compile(r"/im/credentials(\?|$)")
+
+
 class HeldLogins:
     """Holds a page's requests to /im/credentials (so its chat cannot log in) until released."""
 
     def __init__(self, page: Page) -> None:
         self.page = page
         self.routes: list[Route] = []
-        page.route("**/im/credentials", lambda route: self.routes.append(route))
+        page.route(CREDENTIALS, lambda route: self.routes.append(route))
 
     def wait_for_one(self, other: Page) -> None:
         """Until a login is held (Playwright hands routes over only inside its own calls)."""
@@ -148,7 +152,7 @@ class HeldLogins:
     def release(self) -> None:
         for route in self.routes:
             route.continue_()
-        self.page.unroute("**/im/credentials")
+        self.page.unroute(CREDENTIALS)
 
 
 class ArchiveFirst:

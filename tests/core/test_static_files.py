@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 from pathlib import Path
 from typing import Any
 
-from evim.lib.static_files import StaticFiles
+import brotli
+
+from evim.lib.static_files import StaticFiles, acceptable_codings
+from evim.lib.static_storage import precompress
 
 
 def call(
@@ -85,3 +89,60 @@ def test_missing_file_and_other_methods(tmp_path: Path) -> None:
     assert call(app, "/static/nope.css")[0] == 404
     status, headers, _ = call(app, "/static/backoffice/evim.css", "POST")
     assert (status, headers["allow"]) == (405, "GET, HEAD")
+
+
+# --- Precompressed copies (the service's Compression option) --------------------------------
+
+CSS = b"body{color:#123456;margin:0}\n" * 100
+
+
+def make_compressed_app(tmp_path: Path, *, compress: bool = True) -> tuple[StaticFiles, Path]:
+    root = tmp_path / "static"
+    root.mkdir()
+    path = root / "site.css"
+    path.write_bytes(CSS)
+    assert precompress([(path, False)]) == 2
+    return StaticFiles(root=root, prefix="/static/", compress=lambda: compress), path
+
+
+def test_the_copy_the_browser_accepts_is_sent(tmp_path: Path) -> None:
+    app, _ = make_compressed_app(tmp_path)
+    status, headers, body = call(app, "/static/site.css", headers={"Accept-Encoding": "gzip, br"})
+    assert (status, headers["content-encoding"]) == (200, "br")
+    assert brotli.decompress(body) == CSS
+    assert headers["content-length"] == str(len(body))
+    assert headers["vary"] == "Accept-Encoding"
+    assert headers["content-type"] == "text/css; charset=utf-8"
+    _, zipped, body = call(app, "/static/site.css", headers={"Accept-Encoding": "gzip"})
+    assert (zipped["content-encoding"], gzip.decompress(body)) == ("gzip", CSS)
+    _, plain, body = call(app, "/static/site.css")
+    assert (body, "content-encoding" in plain, plain["vary"]) == (CSS, False, "Accept-Encoding")
+    assert len({headers["etag"], zipped["etag"], plain["etag"]}) == 3
+
+
+def test_a_stale_copy_is_never_sent(tmp_path: Path) -> None:
+    app, path = make_compressed_app(tmp_path)
+    path.write_bytes(CSS + b"p{}\n")  # written again without its copies (no collectstatic)
+    status, headers, body = call(app, "/static/site.css", headers={"Accept-Encoding": "br, gzip"})
+    assert (status, body) == (200, CSS + b"p{}\n")
+    assert "content-encoding" not in headers
+    assert "vary" not in headers  # no copy of this version: nothing to vary
+
+
+def test_nothing_compressed_while_compress_says_no(tmp_path: Path) -> None:
+    app, _ = make_compressed_app(tmp_path, compress=False)
+    _, headers, body = call(app, "/static/site.css", headers={"Accept-Encoding": "br, gzip"})
+    assert body == CSS
+    assert "content-encoding" not in headers and "vary" not in headers
+
+
+def test_accept_encoding_weights() -> None:
+    assert acceptable_codings("gzip, deflate, br, zstd") == ["br", "gzip"]
+    assert acceptable_codings("gzip;q=1.0, br;q=0.5") == ["gzip", "br"]
+    assert acceptable_codings("br;q=0, gzip") == ["gzip"]
+    assert acceptable_codings("BR ; Q=0.8, x-gzip") == ["gzip", "br"]
+    assert acceptable_codings("*") == ["br", "gzip"]
+    assert acceptable_codings("*;q=0, gzip") == ["gzip"]
+    assert acceptable_codings("identity") == []
+    assert acceptable_codings("") == []
+    assert acceptable_codings("gzip;q=nonsense, br") == ["br"]

@@ -37,6 +37,7 @@ from http.cookies import SimpleCookie
 from xml.parsers.expat import XML_PARAM_ENTITY_PARSING_NEVER, ExpatError, ParserCreate
 from xml.sax.saxutils import unescape
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from evim.gateway import registry
@@ -46,6 +47,7 @@ from evim.gateway.metrics import METRICS
 from evim.gateway.owners import Refusal
 from evim.gateway.relay import StreamOwner
 from evim.gateway.websocket import Receive, Scope, Send, _headers, origin_allowed
+from evim.service.https import https_forced, stream_is_secure
 
 logger = logging.getLogger("evim.gateway")
 
@@ -372,6 +374,9 @@ async def bosh_application(scope: Scope, receive: Receive, send: Send) -> None:
     ws_scope = {**scope, "scheme": "wss" if scope.get("scheme") == "https" else "ws"}
     if "origin" in headers and not origin_allowed(ws_scope, headers):
         await _refused(send, Refusal(403, f"foreign origin {headers['origin']!r}"))
+        return
+    if not stream_is_secure(scope, headers) and await sync_to_async(https_forced)():
+        await _refused(send, Refusal(403, "HTTPS is forced: connect with https://"))
         return
     limit = settings.EVIM_GATEWAY_MAX_STANZA_BYTES + BODY_MARGIN
     content_length = headers.get("content-length", "0")

@@ -37,6 +37,7 @@ class ServiceSettings:
     suggest_rooms: bool
     announcement: str
     # Advanced
+    force_https: bool
     compression: bool
     track_visits: bool
     tracker_url: str

@@ -258,6 +258,19 @@ OPTIONS: tuple[Option, ...] = (
         lambda: "",
     ),
     Option(
+        "force_https",
+        Section.ADVANCED,
+        _("Force HTTPS"),
+        _(
+            "Pages are sent over HTTPS only: an http:// address is redirected to https://, "
+            "browsers are told to keep to HTTPS (HSTS), cookies travel encrypted only, and "
+            "the chat connects over wss:// only. Turn it on once the site answers over "
+            "HTTPS. On for good when EVIM_HTTPS=1."
+        ),
+        _switch,
+        lambda: settings.EVIM_HTTPS,
+    ),
+    Option(
         "compression",
         Section.ADVANCED,
         _("Compression"),
