@@ -16,11 +16,13 @@ from pathlib import Path
 
 import brotli
 import pytest
-from django.test import Client
+from django.http import HttpResponse, StreamingHttpResponse
+from django.test import Client, RequestFactory
 
 from evim.backoffice.models import User
 from evim.service.actions import do_change_service_settings
 from evim.service.current import service
+from evim.service.middleware import CompressionMiddleware
 from tests.fixtures.live_evim import LiveEvim, running_evim
 from tests.fixtures.users import client_for
 
@@ -58,6 +60,17 @@ def test_no_compression_when_the_option_is_off(camille: User) -> None:
     assert response.status_code == 200
     assert not response.has_header("Content-Encoding")
     assert response.content.lstrip().lower().startswith(b"<!doctype html>")
+
+
+def test_a_streamed_page_is_never_held_back(db: None) -> None:
+    """A long operation's progress page streams: each chunk must leave at once."""
+    middleware = CompressionMiddleware(lambda request: HttpResponse())
+    request = RequestFactory().get("/", HTTP_ACCEPT_ENCODING="gzip")
+    chunks = [b"<p>1/3</p>" * 40, b"<p>2/3</p>" * 40]
+    response = middleware.process_response(request, StreamingHttpResponse(iter(chunks)))
+    assert "Content-Encoding" not in response.headers
+    assert isinstance(response, StreamingHttpResponse)
+    assert b"".join(response) == b"".join(chunks)  # the very bytes, not gzip
 
 
 def test_no_compression_for_a_browser_that_does_not_ask_for_it(db: None) -> None:

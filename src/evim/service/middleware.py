@@ -29,7 +29,9 @@ class CompressionMiddleware(GZipMiddleware):
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
-        # The settings are cached in the process: no query per response.
-        if not service().compression:
+        # The settings are cached in the process: no query per response.  A streamed page
+        # (the progress of a long operation) is left alone: gzip would hold its chunks back
+        # until enough of them came, and the progress would show only at the end.
+        if response.streaming or not service().compression:
             return response
         return super().process_response(request, response)
