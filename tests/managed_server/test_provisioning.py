@@ -37,7 +37,7 @@ from evim.managed_server.provisioning import (
     set_password,
 )
 from evim.managed_server.supervisor import ProsodySupervisor
-from tests.fixtures.prosody import LoopThread, RunningProsody, make_layout
+from tests.fixtures.prosody import LoopThread, RunningProsody, make_layout, running_prosody
 from tests.managed_server.test_go_sendxmpp import Recipient, go_sendxmpp
 from tests.managed_server.xmpp_client import (
     TIMEOUT,
@@ -56,14 +56,8 @@ from tests.managed_server.xmpp_client import (
 def prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProsody]:
     """A Prosody of this module's own."""
     layout = make_layout(tmp_path_factory.mktemp("provisioning") / "prosody")
-    loop = LoopThread("provisioning-prosody")
-    supervisor = ProsodySupervisor(layout)
-    try:
-        loop.run(supervisor.start())
-        yield RunningProsody(layout=layout, supervisor=supervisor, _loop=loop)
-    finally:
-        loop.run(supervisor.stop())
-        loop.close()
+    with running_prosody(layout, name="provisioning-prosody") as prosody:
+        yield prosody
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -38,6 +39,13 @@ def jeanne_has_an_account(jeanne: User, messaging_enabled: Path) -> User:
 def chat_config(html: str) -> dict[str, object] | None:
     found = CONFIG.search(html)
     return None if found is None else dict(json.loads(found.group(1)))
+
+
+def home_chat_config(user: User) -> dict[str, Any]:
+    """The chat's settings on ``user``'s home page, which must carry the chat."""
+    config = chat_config(client_for(user).get("/").content.decode())
+    assert config is not None, "no chat on the page"
+    return config
 
 
 def test_every_page_carries_the_chat_settings_never_a_password(

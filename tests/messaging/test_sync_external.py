@@ -32,7 +32,7 @@ from evim.managed_server.supervisor import ProsodySupervisor
 from evim.messaging import actions
 from evim.messaging.project_config import get_messaging_config
 from evim.messaging.sync import do_sync
-from tests.fixtures.prosody import LoopThread, RunningProsody, make_layout
+from tests.fixtures.prosody import RunningProsody, make_layout, running_prosody
 from tests.managed_server.xmpp_client import TIMEOUT, Client, logged_in
 from tests.messaging.test_sync import _bookmarks, _can_enter, _roster
 
@@ -58,21 +58,10 @@ class LockingProsody(ProsodySupervisor):
 @pytest.fixture(scope="module")
 def external_prosody(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProsody]:
     layout = make_layout(tmp_path_factory.mktemp("external-prosody") / "prosody", domain=DOMAIN)
-    loop = LoopThread("external-prosody")
-
-    async def start() -> ProsodySupervisor:
-        supervisor = LockingProsody(layout)
-        await supervisor.start()
-        return supervisor
-
-    try:
-        supervisor = loop.run(start())
-        try:
-            yield RunningProsody(layout=layout, supervisor=supervisor, _loop=loop)
-        finally:
-            loop.run(supervisor.stop())
-    finally:
-        loop.close()
+    with running_prosody(
+        layout, name="external-prosody", supervisor_class=LockingProsody
+    ) as prosody:
+        yield prosody
 
 
 @dataclass

@@ -4,7 +4,6 @@ and "Others" sections on the login page and in the chat's settings."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -19,6 +18,7 @@ from evim.service.current import service
 from evim.service.models import StoredOption
 from evim.service.options import OPTIONS
 from tests.fixtures.users import client_for
+from tests.messaging.test_chat import home_chat_config
 
 URL = "/service/settings/"
 
@@ -142,10 +142,7 @@ def test_the_login_page_shows_the_service(camille: User) -> None:
 
 
 def chat_header(user: User) -> dict[str, str]:
-    page = client_for(user).get("/").content.decode()
-    found = re.search(r'<script id="evim-chat-config" type="application/json">(.*?)</script>', page)
-    assert found is not None, "no chat on the page"
-    header: dict[str, str] = json.loads(found.group(1))["service"]
+    header: dict[str, str] = home_chat_config(user)["service"]
     return header
 
 
@@ -183,11 +180,8 @@ def test_rooms_to_join_are_joined_by_every_chat(camille: User) -> None:
         "atelier@conference.lilas.test",
         "lilas@conference.evim.test",
     ]
-    page = client_for(camille).get("/").content.decode()
-    found = re.search(r'<script id="evim-chat-config" type="application/json">(.*?)</script>', page)
-    assert found is not None
     # project.yml's room first, once; then the added one.
-    assert json.loads(found.group(1))["rooms"] == [
+    assert home_chat_config(camille)["rooms"] == [
         "lilas@conference.evim.test",
         "atelier@conference.lilas.test",
     ]

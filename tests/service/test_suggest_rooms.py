@@ -3,27 +3,17 @@ silently, and remembers each user's answer (messaging:room_choice)."""
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
-from typing import Any
 
 from evim.backoffice.models import AuditEntry, User
 from evim.messaging import actions
 from evim.messaging.models import RoomChoice
 from evim.service.actions import do_change_service_settings
 from tests.fixtures.users import client_for
+from tests.messaging.test_chat import home_chat_config
 
 CHOICE = "/messaging/room-choice/"
 ROOM = "lilas@conference.evim.test"  # messaging_enabled's project.yml
-
-
-def chat_config(user: User) -> dict[str, Any]:
-    page = client_for(user).get("/").content.decode()
-    found = re.search(r'<script id="evim-chat-config" type="application/json">(.*?)</script>', page)
-    assert found is not None, "no chat on the page"
-    config: dict[str, Any] = json.loads(found.group(1))
-    return config
 
 
 def test_rooms_are_offered_and_answers_remembered(
@@ -37,7 +27,7 @@ def test_rooms_are_offered_and_answers_remembered(
         acting_user=camille,
         values={"suggest_rooms": True, "rooms_to_join": ["atelier@conference.evim.test"]},
     )
-    config = chat_config(jeanne)
+    config = home_chat_config(jeanne)
     assert config["rooms"] == []  # nothing joined without her answer
     assert config["suggested_rooms"] == [ROOM, "atelier@conference.evim.test"]
     assert config["csrf_token"] and config["room_choice_url"] == CHOICE
@@ -49,17 +39,17 @@ def test_rooms_are_offered_and_answers_remembered(
     }
     skipped = client.post(CHOICE, {"room": "atelier@conference.evim.test", "joined": "0"})
     assert skipped.status_code == 200
-    config = chat_config(jeanne)
+    config = home_chat_config(jeanne)
     assert config["rooms"] == [ROOM]
     assert config["suggested_rooms"] == []
     entry = AuditEntry.objects.filter(event="room_chosen").first()
     assert entry is not None and entry.acting_user == jeanne
     # camille answered nothing: everything is still offered to her.
-    assert chat_config(camille)["suggested_rooms"] == [ROOM, "atelier@conference.evim.test"]
+    assert home_chat_config(camille)["suggested_rooms"] == [ROOM, "atelier@conference.evim.test"]
 
     # Off: every room is joined silently again, answers or not.
     do_change_service_settings(acting_user=camille, values={"suggest_rooms": False})
-    config = chat_config(jeanne)
+    config = home_chat_config(jeanne)
     assert config["rooms"] == [ROOM, "atelier@conference.evim.test"]
     assert config["suggested_rooms"] == []
 
