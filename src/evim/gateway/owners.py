@@ -16,7 +16,7 @@ from django.utils.translation import gettext_noop
 from evim.backoffice.models import User
 from evim.gateway.relay import StreamOwner
 from evim.messaging import encryption
-from evim.messaging.jids import domain_of
+from evim.messaging.chat import host_locked_out
 from evim.messaging.models import JabberAccount
 from evim.messaging.project_config import get_messaging_config
 from evim.service.current import service
@@ -44,7 +44,7 @@ def owner_for_session(session_key: str | None) -> StreamOwner | Refusal:
     account = JabberAccount.objects.filter(user=user).first()
     if account is None:
         return Refusal(403, "no Jabber account")
-    if _host_locked_out(account.jid):
+    if host_locked_out(account.jid):
         return Refusal(403, "lock host: an account of another server")
     return StreamOwner(
         user_id=user.pk, session_key=session_key, jid=account.jid, language=user.language
@@ -82,16 +82,11 @@ def verdicts_for(owners: Collection[StreamOwner]) -> dict[StreamOwner, str | Non
             verdicts[owner] = gettext_noop("logged out")
         elif jids.get(owner.user_id) != owner.jid:
             verdicts[owner] = gettext_noop("the Jabber account changed")
-        elif locked and _host_locked_out(owner.jid):
+        elif locked and host_locked_out(owner.jid):
             verdicts[owner] = gettext_noop("lock host: an account of another server")
         else:
             verdicts[owner] = None
     return verdicts
-
-
-def _host_locked_out(jid: str) -> bool:
-    """The service's "lock host" is on and ``jid`` is not on the main host."""
-    return service().lock_host and domain_of(jid) != settings.EVIM_XMPP_DOMAIN
 
 
 def stored_password(owner: StreamOwner) -> str:

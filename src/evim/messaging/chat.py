@@ -36,11 +36,14 @@ def chat_account(user: object) -> JabberAccount | None:
     if not isinstance(user, User) or not get_messaging_config().enabled:
         return None
     account = JabberAccount.objects.filter(user=user).first()
-    if account is None:
-        return None
-    if service().lock_host and domain_of(account.jid) != settings.EVIM_XMPP_DOMAIN:
+    if account is None or host_locked_out(account.jid):
         return None
     return account
+
+
+def host_locked_out(jid: str) -> bool:
+    """The service's "lock host" is on and ``jid`` is not on the main host."""
+    return service().lock_host and domain_of(jid) != settings.EVIM_XMPP_DOMAIN
 
 
 def has_chat(user: object) -> bool:

@@ -7,15 +7,15 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from evim.backoffice.models import User
-from evim.messaging.jids import domain_of, normalise_account_jid
+from evim.messaging.chat import host_locked_out
+from evim.messaging.jids import normalise_account_jid
 from evim.messaging.models import JabberAccount
-from evim.service.current import service
 
 
 def clean_account_jid(value: str, *, account: JabberAccount | None) -> str:
     """A normalised bare JID that the settings allow and no other user has."""
     jid = normalise_account_jid(value)
-    if service().lock_host and domain_of(jid) != settings.EVIM_XMPP_DOMAIN:
+    if host_locked_out(jid):
         raise forms.ValidationError(
             _("Only addresses of %(domain)s are accepted here (lock host is on)."),
             code="locked_host",
