@@ -22,6 +22,7 @@ def build_application() -> ASGIApp:
     from evim.gateway.hooks import PERMISSIONS
     from evim.gateway.prepared import PREPARED
     from evim.gateway.websocket import websocket_application
+    from evim.service.https import https_forced_on_loop
     from evim.service.watched import WatchedSwitch
 
     # The service's Compression option, asked by every static file request on the loop:
@@ -38,7 +39,9 @@ def build_application() -> ASGIApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await compression.refresh()  # the first requests already know it
+                # The first requests already know them.
+                await compression.refresh()
+                await https_forced_on_loop.refresh()
                 PREPARED.serve_on(asyncio.get_running_loop())
                 sweep = asyncio.create_task(PERMISSIONS.run(), name="gateway-permission-sweep")
                 await send({"type": "lifespan.startup.complete"})

@@ -37,7 +37,6 @@ from http.cookies import SimpleCookie
 from xml.parsers.expat import XML_PARAM_ENTITY_PARSING_NEVER, ExpatError, ParserCreate
 from xml.sax.saxutils import unescape
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from evim.gateway import registry
@@ -47,7 +46,7 @@ from evim.gateway.metrics import METRICS
 from evim.gateway.owners import Refusal
 from evim.gateway.relay import StreamOwner
 from evim.gateway.websocket import Receive, Scope, Send, _headers, origin_allowed
-from evim.service.https import https_forced, stream_is_secure
+from evim.service.https import https_forced_on_loop, stream_is_secure
 
 logger = logging.getLogger("evim.gateway")
 
@@ -375,7 +374,7 @@ async def bosh_application(scope: Scope, receive: Receive, send: Send) -> None:
     if "origin" in headers and not origin_allowed(ws_scope, headers):
         await _refused(send, Refusal(403, f"foreign origin {headers['origin']!r}"))
         return
-    if not stream_is_secure(scope, headers) and await sync_to_async(https_forced)():
+    if not stream_is_secure(scope, headers) and https_forced_on_loop():
         await _refused(send, Refusal(403, "HTTPS is forced: connect with https://"))
         return
     limit = settings.EVIM_GATEWAY_MAX_STANZA_BYTES + BODY_MARGIN

@@ -14,7 +14,6 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
@@ -22,7 +21,7 @@ from evim.gateway import registry
 from evim.gateway.hooks import RelayedStream, owner_for_handshake
 from evim.gateway.metrics import METRICS
 from evim.gateway.owners import Refusal
-from evim.service.https import https_forced, stream_is_secure
+from evim.service.https import https_forced_on_loop, stream_is_secure
 
 logger = logging.getLogger("evim.gateway")
 
@@ -99,7 +98,7 @@ async def websocket_application(scope: Scope, receive: Receive, send: Send) -> N
     if not origin_allowed(scope, headers):
         await _refuse(send, Refusal(403, f"foreign origin {headers.get('origin', '')!r}"))
         return
-    if not stream_is_secure(scope, headers) and await sync_to_async(https_forced)():
+    if not stream_is_secure(scope, headers) and https_forced_on_loop():
         await _refuse(send, Refusal(403, "HTTPS is forced: connect with wss://"))
         return
     cookies = SimpleCookie(headers.get("cookie", ""))

@@ -16,10 +16,17 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
 
 from evim.service.current import service
+from evim.service.watched import WatchedSwitch
 
 
 def https_forced() -> bool:
     return bool(service().force_https)
+
+
+#: The same, for the gateway's handlers, which run on the event loop and must not wait for
+#: the database on each request (a BOSH request comes every few seconds per user): read
+#: without waiting (see evim.service.watched), first when the server starts.
+https_forced_on_loop = WatchedSwitch("force_https")
 
 
 def stream_is_secure(scope: Mapping[str, Any], headers: Mapping[str, str]) -> bool:
