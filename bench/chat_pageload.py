@@ -7,10 +7,13 @@ the bytes a back-office page load transfers with a warm cache.  Same run, same C
     .venv/bin/python bench/chat_pageload.py [--loads 20] [--warm-up 3]
 
 Gateway leg: camille, logged in to the back office, opens ``/`` (the chat bar: chat.js,
-``/im/credentials``, ``/im/ws``). Direct leg: a bench-only page served by a local HTTP
-server, loading the same Converse files (``node_modules/converse.js/dist``) with the same
-settings as chat.js, but ``jid`` + ``password`` in the page and ``websocket_url`` Prosody's
-own ``ws://127.0.0.1:<port>/xmpp-websocket``.
+``/im/credentials``, ``/im/ws``). Direct leg: the same back-office pages, rendered by the
+same evim for the same session, through a bench-only proxy that swaps chat.js for an inline
+script starting the same Converse files with the same settings as chat.js, but ``jid`` +
+``password`` in the page and ``websocket_url`` Prosody's own
+``ws://127.0.0.1:<port>/xmpp-websocket`` (what Jappix did). Both legs thus pay the same
+back-office page; they differ by the way the chat connects. The proxy's own cost per page
+is measured in the same run and printed.
 
 Ready, for both legs alike: the structure's room is in the page with its message box shown
 and camille among its occupants (Converse builds its views only once connected: after the
@@ -24,13 +27,14 @@ page in the same tab (the session resumes). The legs take turns, sample by sampl
 from __future__ import annotations
 
 import argparse
-import functools
+import http.client
 import http.server
 import json
 import os
+import re
 import sys
-import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,9 +47,8 @@ from gateway_common import UNTHROTTLED, UNTHROTTLED_NOTE, BenchEvim, bench_evim,
 from playwright.sync_api import BrowserContext, Page, ViewportSize, sync_playwright
 from tests.browser.test_backoffice_pages import log_in
 from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.fixtures.http_session import BackOfficeSession
 
-ROOT = Path(__file__).resolve().parent.parent
-CONVERSE_DIST = ROOT / "node_modules" / "converse.js" / "dist"
 ROOM = "lilas@conference.localhost"
 NICKNAME = "Camille Martin"
 TIMEOUT_MS = 60_000
@@ -60,24 +63,20 @@ READY = f"""() => {{
   return nicks.includes({json.dumps(NICKNAME)}) ? performance.now() : false;
 }}"""
 
-# The direct leg's page: chat.js's settings, minus the gateway, plus the password.
-DIRECT_PAGE = """<!doctype html>
-<html lang="fr"><head><meta charset="utf-8"><title>direct</title>
-<link rel="stylesheet" href="/converse/converse.min.css">
-<link rel="modulepreload" href="/converse/converse.min.js">
-<script type="module">
-const { default: converse } = await import("/converse/converse.min.js");
-converse.initialize(%(settings)s);
-</script></head>
-<body><main><h1>Converse straight to Prosody</h1></main></body></html>
-"""
+# What the proxy puts in place of chat.js's script tag: chat.js's settings, minus the
+# gateway, plus the password.
+CHAT_SCRIPT = re.compile(r'<script type="module" src="[^"]*/messaging/chat\.[^"]*js"></script>')
+DIRECT_SCRIPT = """<script type="module">
+const {{ default: converse }} = await import({script});
+converse.initialize({settings});
+</script>"""
 
 
-def direct_settings(bench: BenchEvim) -> dict[str, Any]:
+def direct_settings(bench: BenchEvim, chat: dict[str, Any]) -> dict[str, Any]:
     return {
         "view_mode": "overlayed",
         "i18n": "fr",
-        "assets_path": "/converse/",
+        "assets_path": chat["assets_path"],
         "authentication": "login",
         "auto_login": True,
         "jid": "camille@localhost",
@@ -111,28 +110,127 @@ def direct_settings(bench: BenchEvim) -> dict[str, Any]:
     }
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
+class DirectProxy(http.server.BaseHTTPRequestHandler):
+    """The direct leg's pages: evim's own, each fetched from evim for the browser's session
+    (one kept-alive connection per thread), chat.js swapped for the direct script; every
+    other request passed through unchanged.  evim's Content-Security-Policy is dropped: it
+    forbids the inline script and the connection to Prosody's port, which is the point."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as between the browser and evim
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+    # browser's delayed ACK hold the body back 40 ms.
+    disable_nagle_algorithm = True
+    upstream: tuple[str, int]
+    direct_script: str
+    _local = threading.local()
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = http.client.HTTPConnection(*self.upstream, timeout=TIMEOUT_MS / 1000)
+            self._local.connection = connection
+        return connection
+
+    def _fetch(self, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+        for attempt in (1, 2):
+            connection = self._connection()
+            try:
+                connection.request("GET", self.path, headers=headers)
+                response = connection.getresponse()
+                return response.status, response.getheaders(), response.read()
+            except (http.client.RemoteDisconnected, ConnectionError):
+                # evim ended the idle kept-alive connection (uvicorn: after 5 s): reopen.
+                connection.close()
+                self._local.connection = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def do_GET(self) -> None:
+        passed = ("cookie", "if-none-match", "if-modified-since", "accept", "accept-language")
+        headers = {name: value for name, value in self.headers.items() if name.lower() in passed}
+        # Uncompressed from evim (the HTML is rewritten): evim then saves the gzip work the
+        # gateway leg's pages cost, which favours the direct leg.
+        headers["Host"] = "{}:{}".format(*self.upstream)
+        status, upstream_headers, body = self._fetch(headers)
+        content_type = dict((k.lower(), v) for k, v in upstream_headers).get("content-type", "")
+        if content_type.startswith("text/html"):
+            html, swapped = CHAT_SCRIPT.subn(self.direct_script, body.decode("utf-8"))
+            assert swapped == 1, f"no chat.js script in {self.path}: is camille's chat on?"
+            body = html.encode("utf-8")
+        self.send_response(status)
+        dropped = {"content-length", "content-security-policy", "connection", "keep-alive"}
+        for name, value in upstream_headers:
+            if name.lower() not in dropped:
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 @contextmanager
 def direct_site(bench: BenchEvim) -> Iterator[str]:
-    """The bench-only page and Converse's files on a throw-away local HTTP server."""
-    with tempfile.TemporaryDirectory(prefix="evim-bench-direct-") as directory:
-        site = Path(directory)
-        (site / "converse").symlink_to(CONVERSE_DIST)
-        page = DIRECT_PAGE % {"settings": json.dumps(direct_settings(bench))}
-        (site / "index.html").write_text(page)
-        handler = functools.partial(QuietHandler, directory=str(site))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            server.server_close()
+    """The direct leg's proxy in front of evim, on a throw-away local port."""
+    evim_url = bench.instance.url
+    host, _, port = evim_url.removeprefix("http://").partition(":")
+    chat = chat_config(bench)
+    handler = type(
+        "BenchDirectProxy",
+        (DirectProxy,),
+        {
+            "upstream": (host, int(port)),
+            "direct_script": DIRECT_SCRIPT.format(
+                script=json.dumps(chat["script"]),
+                settings=json.dumps(direct_settings(bench, chat)),
+            ),
+        },
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def chat_config(bench: BenchEvim) -> dict[str, Any]:
+    """The chat settings of camille's pages: Converse's files as evim serves them."""
+    session = BackOfficeSession(bench.instance.url)
+    session.log_in("camille", bench.instance.password)
+    _status, page, _headers = session.get("/")
+    match = re.search(r'<script id="evim-chat-config" type="application/json">(.*?)</script>', page)
+    assert match, "no chat settings in camille's page"
+    chat: dict[str, Any] = json.loads(match.group(1))
+    return chat
+
+
+def proxy_cost_ms(page_url: str, proxied_url: str, cookie: str, samples: int = 40) -> float:
+    """Median of (page through the proxy − page straight from evim), over ``samples`` GETs
+    of each, alternated, each over a kept-alive connection: what the proxy adds per page."""
+
+    def timer(url: str) -> Callable[[], float]:
+        host, _, rest = url.removeprefix("http://").partition(":")
+        port, _, path = rest.partition("/")
+        connection = http.client.HTTPConnection(host, int(port), timeout=TIMEOUT_MS / 1000)
+
+        def get() -> float:
+            start = time.perf_counter()
+            connection.request("GET", "/" + path, headers={"Cookie": cookie})
+            response = connection.getresponse()
+            response.read()
+            assert response.status == 200, (url, response.status)
+            return (time.perf_counter() - start) * 1000
+
+        return get
+
+    straight, proxied = timer(page_url), timer(proxied_url)
+    differences = [proxied() - straight() for _ in range(samples)]
+    return median(differences)
 
 
 def ready_ms(page: Page) -> float:
@@ -227,8 +325,15 @@ def measure(bench: BenchEvim, loads: int, warm_up: int) -> None:
         ready_ms(login_tab)
         login_tab.close()
         direct_context = browser.new_context(locale="fr-FR", viewport=viewport)
+        # Its own back-office session (cookies are per host, not per port: evim's session
+        # cookie goes to the proxy too).
+        login_tab = direct_context.new_page()
+        log_in(login_tab, bench.instance, "camille")
+        login_tab.close()
+        cookie = "; ".join(f"{c['name']}={c['value']}" for c in direct_context.cookies(url))
+        proxy_ms = proxy_cost_ms(f"{url}/", f"{direct_url}/", cookie)
         gateway = Leg("gateway", gateway_context, [f"{url}/", f"{url}/profile/"])
-        direct = Leg("direct", direct_context, [f"{direct_url}/?a", f"{direct_url}/?b"])
+        direct = Leg("direct", direct_context, [f"{direct_url}/", f"{direct_url}/profile/"])
 
         for index in range(warm_up + loads):
             record = index >= warm_up
@@ -266,6 +371,10 @@ def measure(bench: BenchEvim, loads: int, warm_up: int) -> None:
             f"(min {min(direct_values):.0f}, max {max(direct_values):.0f}); ratio "
             + verdict(median(gateway_values) / median(direct_values), 1.2, at_most=True)
         )
+    print(
+        f"  both legs load the same back-office pages from evim; the direct leg's proxy adds "
+        f"{proxy_ms:.1f} ms per page (median, measured in this run), which favours the gateway"
+    )
     after_html = {
         leg.name: median([r - h for r, h in zip(leg.navigations, leg.html, strict=True)])
         for leg in (gateway, direct)
