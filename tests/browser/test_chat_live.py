@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, WebSocketRoute, expect
+from playwright.sync_api import Browser, Page, Request, Route, WebSocketRoute, expect
 
 from tests.browser.test_backoffice_pages import log_in
 from tests.browser.test_chat import (
@@ -363,6 +363,27 @@ def test_a_message_sent_during_a_page_navigation_arrives_once(
     expect(message(chat, "Next one.")).to_have_count(1, timeout=CHAT)
     expect(message(chat, "Sent while you changed page.")).to_have_count(1)
     expect(message(oliver.room(), "pendant ta navigation")).to_have_count(1)
+
+
+def test_a_page_asks_for_its_login_while_it_loads_and_only_once(
+    visit: Callable[..., Visitor], chat_evim: LiveEvim
+) -> None:
+    """The page preloads its chat's login token, so Converse finds it ready instead of asking
+    once started: one request per page, made by the page itself, not by a script."""
+    camille = visit("camille")
+    ready(camille)
+    asked: list[Request] = []
+    camille.page.on(
+        "request",
+        lambda request: asked.append(request) if CREDENTIALS.search(request.url) else None,
+    )
+    for path in ("/profile/", "/"):
+        asked.clear()
+        camille.page.goto(f"{chat_evim.url}{path}")
+        ready(camille)
+        kinds = [(request.url, request.resource_type) for request in asked]
+        # Chromium calls a preload's type "other"; Converse's own request is an "xhr".
+        assert len(kinds) == 1 and kinds[0][1] != "xhr", kinds
 
 
 def test_logging_out_in_another_tab_takes_the_chat_away(
