@@ -204,6 +204,24 @@ def test_a_colleague_sees_the_spaces_in_an_external_client(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_names_reach_the_contacts_without_control_characters(
+    camille: User, jeanne: User, rooms: tuple[str, str], on_managed_prosody: RunningProsody
+) -> None:
+    """A back-office name with a control or invisible character (pasted from elsewhere)
+    would break the roster push it goes into: the contacts get it cleaned."""
+    jeanne.first_name, jeanne.last_name = "Jeanne\u200b", "Dupont\x07\tFille"
+    jeanne.save()
+    _provision(camille, jeanne)
+    do_sync(acting_user=camille)
+    login = (_jid(camille), _password(camille))
+
+    async def names() -> dict[str, tuple[str, tuple[str, ...]]]:
+        async with logged_in(on_managed_prosody.layout, *login) as client:
+            return await _roster(client)
+
+    assert asyncio.run(names())[_jid(jeanne)][0] == "Jeanne Dupont Fille"
+
+
 def test_membership_follows_the_back_office(
     camille: User,
     jeanne: User,

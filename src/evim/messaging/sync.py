@@ -155,14 +155,18 @@ def _accounts_elsewhere(accounts: list[JabberAccount]) -> list[str]:
     ]
 
 
+def _member(account: JabberAccount) -> Member:
+    """``account`` as a member of the structure's spaces.  Names go into roster pushes and
+    room stanzas: no control character may reach a stream."""
+    name = clean_display_name(str(account.user)) or account.localpart
+    return Member(account.jid, name, account.user.is_administrator)
+
+
 def _plan(room: str) -> tuple[SpacesPlan, list[str]]:
     """What the managed server should hold, and what it cannot do."""
     not_done: list[str] = []
     accounts = _active_accounts()
-    members = [
-        Member(account.jid, str(account.user), account.user.is_administrator)
-        for account in accounts
-    ]
+    members = [_member(account) for account in accounts]
     managed = [
         NewAccount(
             account.localpart,
@@ -199,15 +203,7 @@ def _external_plan(room: str) -> tuple[ExternalSpacesPlan, list[str]]:
     """What the external server should hold, and what evim will not attempt there."""
     not_done: list[str] = []
     accounts = _active_accounts()
-    # Names go into stanzas: no control character may reach the stream.
-    members = [
-        Member(
-            account.jid,
-            clean_display_name(str(account.user)) or account.localpart,
-            account.user.is_administrator,
-        )
-        for account in accounts
-    ]
+    members = [_member(account) for account in accounts]
     logins = [
         Login(account.jid, encryption.decrypt_password(account.password_encrypted))
         for account in accounts
