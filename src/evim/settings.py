@@ -86,6 +86,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The service's HTTP authentication: the login a trusted reverse proxy passes (before
+    # the user's language is chosen, and before LoginRequiredMiddleware sends to /login/).
+    "evim.service.http_auth.HttpAuthMiddleware",
     "evim.backoffice.middleware.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -276,6 +279,10 @@ if EVIM_ACCOUNT_KEYS and env_str("EVIM_ACCOUNT_KEYS_FILE", ""):
 EVIM_GATEWAY_TOKEN_SECONDS = env_int("EVIM_GATEWAY_TOKEN_SECONDS", 60, minimum=5)
 # Streams one user may have open at once (tabs, devices through the gateway).
 EVIM_GATEWAY_MAX_SESSIONS_PER_USER = env_int("EVIM_GATEWAY_MAX_SESSIONS_PER_USER", 10, minimum=1)
+# Guest streams (anonymous mode) one address may open per minute.
+EVIM_GATEWAY_GUEST_STREAMS_PER_MINUTE = env_int(
+    "EVIM_GATEWAY_GUEST_STREAMS_PER_MINUTE", 10, minimum=1
+)
 # Frames per second a browser may send (sustained), and the burst allowed above it.
 EVIM_GATEWAY_FRAMES_PER_SECOND = env_int("EVIM_GATEWAY_FRAMES_PER_SECOND", 20, minimum=1)
 EVIM_GATEWAY_FRAME_BURST = env_int("EVIM_GATEWAY_FRAME_BURST", 200, minimum=1)

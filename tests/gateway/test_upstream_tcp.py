@@ -342,7 +342,10 @@ def test_close_does_not_wait_on_unread_frames(managed_prosody: RunningProsody) -
 
 
 def test_the_gateway_relays_accounts_of_other_servers_over_tcp(
-    managed_prosody: RunningProsody, settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch
+    managed_prosody: RunningProsody,
+    settings: SettingsWrapper,
+    monkeypatch: pytest.MonkeyPatch,
+    db: None,  # the service settings: no WebSocket upstream set
 ) -> None:
     """connect_upstream_for(): the managed server's accounts through its WebSocket, any other
     server's over TCP (here the same Prosody, configured as an external server)."""

@@ -69,6 +69,7 @@ def test_every_page_carries_the_chat_settings_never_a_password(
         "nickname": "Jeanne Durand",
         "rooms": ["lilas@conference.evim.test"],
         "notifications": False,
+        "encryption": False,  # the service's "encryption" is off: no OMEMO
         "unread_key": f"evim-chat-unread-{jeanne_has_an_account.pk}",
         "suggested_rooms": [],  # "suggest rooms" is off: every room is joined
         "service": {
@@ -215,9 +216,10 @@ def test_the_websocket_path_is_the_gateways() -> None:
         ("webfonts/muli.ttf", True),
         ("sounds/msg_received.ogg", True),
         ("images/custom_emojis/xmpp.png", True),
-        # The OMEMO library (GPL-3.0) and its WebAssembly, the unminified build: not served.
-        ("libomemo.esm.min.js", False),
-        ("curve25519_compiled.wasm", False),
+        # The OMEMO library (GPL-3.0) and its WebAssembly: for the service's "encryption".
+        ("libomemo.esm.min.js", True),
+        ("curve25519_compiled.wasm", True),
+        # The unminified build: not served.
         ("converse.js", False),
         ("website.min.css", False),
         ("chunkjs", False),
@@ -234,11 +236,12 @@ def test_which_converse_files_are_served(relative: str, expected: bool) -> None:
 def test_the_finder_lists_what_the_chat_needs() -> None:
     listed = {path for path, _storage in ConverseFinder().list([])}
     assert {"converse.min.js", "converse.min.css", "emoji.json"} <= listed
+    assert {"libomemo.esm.min.js", "curve25519_compiled.wasm"} <= listed  # for encryption
     assert any(path.startswith("chunkjs/locales/fr-") for path in listed)
-    assert not any(path.startswith(("libomemo", "converse.js", "website")) for path in listed)
+    assert not any(path.startswith(("converse.js", "website")) for path in listed)
     finder = ConverseFinder()
     assert finder.find("converse/converse.min.js") == str(finder.root / "converse.min.js")
-    assert finder.find("converse/libomemo.esm.min.js") is None
+    assert finder.find("converse/converse.js") is None
     assert finder.find("converse/converse.min.js", find_all=True) == [
         str(finder.root / "converse.min.js")
     ]

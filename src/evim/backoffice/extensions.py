@@ -3,9 +3,11 @@
 The messaging module registers, from its ``AppConfig.ready()``, its entry in the
 Paramétrage > Général menu, its card on the home page, its part of the profile page, the
 chat every page loads (a part of every page's ``<head>``, through ``{% page_head_parts %}``)
-and the chat's unread count in the top bar (``{% header_parts %}``).  The service module
-registers its settings page in the menu and its block on the login page
-(``{% login_parts %}``), and the visit tracker every page loads when administrators turn
+and the chat's unread count in the top bar (``{% header_parts %}``), and WebAssembly in the
+policy of the pages whose chat offers encryption (:data:`csp_additions`).  The service module
+registers its settings page in the menu, its block on the login page
+(``{% login_parts %}``), what the login page says of the reverse proxy's login
+(``{% login_page_notices %}``), and the visit tracker every page loads when administrators turn
 it on, with the origin that tracker reports to (:data:`csp_additions`).
 """
 
@@ -42,6 +44,7 @@ __all__ = [
     "csp_additions",
     "header_items",
     "home_cards",
+    "login_notices",
     "login_parts",
     "page_heads",
     "profile_sections",
@@ -59,6 +62,9 @@ page_heads: list[PagePart] = []
 header_items: list[PagePart] = []
 # Rendered on the login page, under the form (who runs the service, its terms).
 login_parts: list[PagePart] = []
+# Rendered on the login page, above the form (what a module has to tell the person first:
+# why they are not logged in by their reverse proxy).
+login_notices: list[PagePart] = []
 
 #: What a module needs the Content-Security-Policy of one response to allow in addition to
 #: settings.EVIM_CONTENT_SECURITY_POLICY: sources by directive (``{"connect-src":

@@ -11,3 +11,6 @@ class GatewayConfig(AppConfig):
 
     def ready(self) -> None:
         from evim.gateway import signals  # noqa: F401  (ends streams on logout)
+        from evim.gateway.backoffice_parts import register
+
+        register()

@@ -23,6 +23,8 @@ from evim.gateway.relay import BrowserTransport, Relay, RelayHooks, RelayLimits,
 from evim.gateway.upstream import AuthenticatedUpstream
 from evim.gateway.upstream.tcp import connect_tcp
 from evim.gateway.upstream.websocket import connect_websocket
+from evim.gateway.usage import USAGE
+from evim.service.current import service
 
 logger = logging.getLogger("evim.gateway")
 
@@ -60,8 +62,20 @@ async def log_in_upstream(owner: StreamOwner, *, password: str) -> Authenticated
             password=password,
             timeout=timeout,
         )
+    if owner.domain == settings.EVIM_XMPP_DOMAIN:
+        # The main host on an external server: its WebSocket, when the service settings
+        # name one ("WebSocket upstream").
+        url = await sync_to_async(_upstream_websocket_url)()
+        if url:
+            return await connect_websocket(
+                url=url, domain=owner.domain, jid=owner.jid, password=password, timeout=timeout
+            )
     # Any other server (an external one, or another domain): an XMPP stream over TCP.
     return await connect_tcp(jid=owner.jid, password=password, timeout=timeout)
+
+
+def _upstream_websocket_url() -> str:
+    return service().websocket_url
 
 
 async def owner_for_handshake(session_key: str | None) -> StreamOwner | Refusal:
@@ -107,16 +121,30 @@ class RelayedStream:
     (so that a logout or the permission sweep can end it) and counted from its creation
     until :meth:`run` returns."""
 
-    def __init__(self, browser: BrowserTransport, owner: StreamOwner, *, transport: str) -> None:
+    def __init__(
+        self,
+        browser: BrowserTransport,
+        owner: StreamOwner,
+        *,
+        transport: str,
+        hooks: RelayHooks | None = None,
+    ) -> None:
+        """``hooks``: a guest's (``evim.gateway.guests``); by default a user's."""
         self.owner = owner
         self.transport = transport
-        self.relay = Relay(browser, owner, hooks=hooks_for(owner), limits=limits_from_settings())
+        hooks = hooks or hooks_for(owner)
+        # The day's figures (the Statistics option): a stream counts once connected.
+        hooks.authenticated = lambda: USAGE.stream_opened(
+            user_id=owner.user_id if owner.guest_link is None else None, transport=transport
+        )
+        self.relay = Relay(browser, owner, hooks=hooks, limits=limits_from_settings())
         self._stream = registry.OpenStream(
             user_id=owner.user_id,
             session_key=owner.session_key,
             jid=owner.jid,
             loop=asyncio.get_running_loop(),
             end=self.relay.request_end,
+            guest_link=owner.guest_link,
         )
         registry.add(self._stream)
         METRICS.sessions_open[transport] += 1

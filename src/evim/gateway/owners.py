@@ -17,6 +17,7 @@ from evim.backoffice.models import User
 from evim.gateway.relay import StreamOwner
 from evim.messaging import encryption
 from evim.messaging.chat import host_locked_out
+from evim.messaging.guests import guest_verdicts
 from evim.messaging.models import JabberAccount
 from evim.messaging.project_config import get_messaging_config
 from evim.service.current import service
@@ -53,7 +54,16 @@ def owner_for_session(session_key: str | None) -> StreamOwner | Refusal:
 
 def verdicts_for(owners: Collection[StreamOwner]) -> dict[StreamOwner, str | None]:
     """For each stream owner: None while they may go on, else why not — in a few queries
-    for all of them (sessions, users, accounts), however many streams are open."""
+    for all of them (sessions, users, accounts), however many streams are open.  Guests'
+    streams (anonymous mode) go on while their link is valid and anonymous mode is on."""
+    guests = [owner for owner in owners if owner.guest_link is not None]
+    if not guests:
+        return _user_verdicts(owners)
+    users = [owner for owner in owners if owner.guest_link is None]
+    return {**_user_verdicts(users), **guest_verdicts(guests)}
+
+
+def _user_verdicts(owners: Collection[StreamOwner]) -> dict[StreamOwner, str | None]:
     if not get_messaging_config().enabled:
         return dict.fromkeys(owners, gettext_noop("messaging is disabled"))
     store_class = import_module(settings.SESSION_ENGINE).SessionStore

@@ -22,10 +22,12 @@ class OpenStream:
     loop: asyncio.AbstractEventLoop
     end: Callable[[str], None]  # called on the stream's loop with the reason
     ended: bool = field(default=False)
+    #: A guest's stream (user_id 0): its guest link.
+    guest_link: int | None = None
 
     @property
     def owner(self) -> StreamOwner:
-        return StreamOwner(self.user_id, self.session_key, self.jid)
+        return StreamOwner(self.user_id, self.session_key, self.jid, guest_link=self.guest_link)
 
 
 _streams: dict[int, set[OpenStream]] = defaultdict(set)
@@ -60,6 +62,20 @@ def end_streams(*, user_id: int, session_key: str | None = None, reason: str) ->
         for stream in list(_streams.get(user_id, ()))
         if session_key is None or stream.session_key == session_key
     ]
+    for stream in targets:
+        stream.loop.call_soon_threadsafe(stream.end, reason)
+    return len(targets)
+
+
+def count_guest_streams(session_key: str) -> int:
+    """Guest streams (user 0) of this browser session."""
+    return sum(1 for stream in _streams.get(0, ()) if stream.session_key == session_key)
+
+
+def end_guest_streams(*, link_id: int, reason: str) -> int:
+    """End the streams of the guests of this link (it was revoked); callable from any
+    thread.  Returns how many were asked to end."""
+    targets = [stream for stream in list(_streams.get(0, ())) if stream.guest_link == link_id]
     for stream in targets:
         stream.loop.call_soon_threadsafe(stream.end, reason)
     return len(targets)

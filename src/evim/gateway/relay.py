@@ -35,6 +35,7 @@ from evim.gateway.framing import ClientFrame, FrameError, FrameKind, parse_clien
 from evim.gateway.metrics import METRICS
 from evim.gateway.upstream import AuthenticatedUpstream, UpstreamClosed, UpstreamError
 from evim.gateway.upstream.ending import CLEAN_CLOSE, CONNECTION_FAILED
+from evim.gateway.usage import USAGE
 
 logger = logging.getLogger("evim.gateway")
 
@@ -58,6 +59,9 @@ class StreamOwner:
     jid: str
     #: The back-office language, for the texts the user may see (not part of identity).
     language: str = field(default="fr", compare=False)
+    #: A guest's stream (anonymous mode): the guest link's id; ``user_id`` is then 0 and
+    #: ``session_key`` the guest's browser session.
+    guest_link: int | None = None
 
     @property
     def domain(self) -> str:
@@ -75,6 +79,21 @@ class RelayLimits:
     frame_burst: int
 
 
+class StreamPolicy(Protocol):
+    """What a stream may do beyond the checks every stream gets: a guest's stream (anonymous
+    mode) reaches one room only (``evim.gateway.guests``)."""
+
+    def screen(self, frame: ClientFrame) -> str | None:
+        """None: forward ``frame``; else send this instead to the browser ("" for nothing).
+        Raises StreamEnded to end the stream."""
+
+    async def seen_from_server(self, frame: str) -> None:
+        """Called with each frame from the server before the browser gets it."""
+
+    async def finish(self) -> None:
+        """Called once when the stream is over."""
+
+
 @dataclass
 class RelayHooks:
     """What the relay asks of the rest of evim (so that it stays free of Django)."""
@@ -86,6 +105,10 @@ class RelayHooks:
     connect_upstream: Callable[[str], Awaitable[AuthenticatedUpstream]]
     #: A text the user may see, in their language (texts are marked with gettext_noop).
     translate: Callable[[str], str] = str
+    #: Limits on what the stream may send, if any (guests').
+    policy: StreamPolicy | None = None
+    #: Called once the browser's stream is logged in upstream (the chat is connected).
+    authenticated: Callable[[], None] = lambda: None
 
 
 class StreamEnded(Exception):
@@ -152,6 +175,9 @@ class Relay:
         finally:
             if self.upstream is not None:
                 await self._close_upstream(clean=False)
+            if self.hooks.policy is not None:
+                with contextlib.suppress(Exception):
+                    await self.hooks.policy.finish()
 
     async def _authenticate(self) -> None:
         opening = await self._next_frame()
@@ -201,6 +227,7 @@ class Relay:
             stanzas.open_frame(domain=self.owner.domain, stream_id=self.upstream.stream_id)
         )
         await self.browser.send(self.upstream.features_frame)
+        self.hooks.authenticated()
         logger.info("Gateway: stream of %s authenticated", self.owner.jid)
 
     async def _relay(self) -> None:
@@ -240,17 +267,27 @@ class Relay:
                 raise StreamEnded(None, "closed by the browser")
             if frame.kind is FrameKind.OPEN:
                 raise StreamEnded("not-authorized", "No stream restart after authentication.")
+            if self.hooks.policy is not None:
+                answer = self.hooks.policy.screen(frame)
+                if answer is not None:
+                    if answer:
+                        await self.browser.send(answer)
+                    continue
             await upstream.send(frame.text)
             METRICS.stanzas_from_browser += 1
             METRICS.bytes_from_browser += len(frame.text)
+            USAGE.from_browser(frame.name, frame.text)
 
     async def _upstream_to_browser(self, upstream: AuthenticatedUpstream) -> None:
         try:
             while True:
                 frame = await upstream.receive()
+                if self.hooks.policy is not None:
+                    await self.hooks.policy.seen_from_server(frame)
                 await self.browser.send(frame)
                 METRICS.stanzas_to_browser += 1
                 METRICS.bytes_to_browser += len(frame)
+                USAGE.to_browser(frame)
         except UpstreamClosed as closed:
             self.upstream = None  # nothing left to close
             if closed.condition == CONNECTION_FAILED:  # the server went away mid-stream

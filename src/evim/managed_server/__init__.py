@@ -5,7 +5,11 @@ Modules, one job each:
 - :mod:`~evim.managed_server.layout` — :class:`ServerLayout`, the instance (directory,
   names, ports, programs) and every path derived from it;
 - :mod:`~evim.managed_server.lua` — Lua literals, safely quoted;
-- :mod:`~evim.managed_server.config` — renders and writes ``prosody.cfg.lua``;
+- :mod:`~evim.managed_server.config` — renders and writes ``prosody.cfg.lua`` (with
+  evim's own Prosody modules from ``prosody_modules/``: the user directory, reserved
+  registration names);
+- :mod:`~evim.managed_server.reconfigure` — the running Prosody follows the service
+  settings (``apply_layout``: rewrite, reload, activate hosts, reload modules);
 - :mod:`~evim.managed_server.certificate` — the self-signed TLS certificate;
 - :mod:`~evim.managed_server.supervisor` — :class:`ProsodySupervisor` (asyncio): run,
   watch, restart, stop;

@@ -12,5 +12,11 @@ class ManagedServerConfig(AppConfig):
 
     def ready(self) -> None:
         from evim.managed_server.checks import check_managed_server
+        from evim.managed_server.reconfigure import on_service_settings_changed
+        from evim.service.actions import service_settings_changed
 
         checks.register(check_managed_server)
+        # The running managed Prosody follows the service settings that concern it.
+        service_settings_changed.connect(
+            on_service_settings_changed, dispatch_uid="managed_server.reconfigure"
+        )

@@ -39,30 +39,38 @@ from evim.managed_server.daemon import (
 from evim.managed_server.errors import ManagedServerError, ProsodyStartError
 from evim.managed_server.layout import ServerLayout
 from evim.managed_server.ports import accepts_connections
+from evim.managed_server.reconfigure import apply_current_settings, service_settings_source
 from evim.managed_server.supervisor import ProsodySupervisor
 
 logger = logging.getLogger(__name__)
 
 
 def _comparable(layout: ServerLayout) -> ServerLayout:
-    return dataclasses.replace(layout, start_timeout=1.0)
+    # The service settings are the database's, the same for every process: not compared.
+    return dataclasses.replace(layout.without_service_settings(), start_timeout=1.0)
 
 
 async def ensure_running_in_process(
-    layout: ServerLayout, *, timeout: float | None = None
+    layout: ServerLayout, *, timeout: float | None = None, follow_settings: bool = False
 ) -> ProsodySupervisor | None:
     """Reuse a running supervisor (returns None) or start one in this event loop.
 
     The returned supervisor must be stopped by the caller (``await supervisor.stop()``).
     Raises :class:`ManagedServerError` subclasses when Prosody cannot be started, or when
     the one already running uses other settings (ports, domain) than ``layout``.
+    ``follow_settings``: Prosody gets the service settings of the database (read before
+    each start; applied to one already running) — what ``evim run`` does.
     """
     timeout = layout.start_timeout if timeout is None else timeout
     layout.prepare_directories()
     lock = SupervisorLock(layout.lock_path)
     if lock.acquire():
         session = SupervisionSession(layout, lock, OWNER_IN_PROCESS)
-        supervisor = ProsodySupervisor(layout, on_change=session.on_change)
+        supervisor = ProsodySupervisor(
+            layout,
+            on_change=session.on_change,
+            layout_source=service_settings_source(layout) if follow_settings else None,
+        )
         try:
             await supervisor.start(timeout=timeout)
         except BaseException:
@@ -88,17 +96,24 @@ async def ensure_running_in_process(
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.25)
     logger.info("Using the managed XMPP server run by pid %s", status.supervisor_pid)
+    if follow_settings:  # it may have started before a change of the service settings
+        await apply_current_settings(layout)
     return None
 
 
 @asynccontextmanager
 async def running_server(
-    layout: ServerLayout | None = None, *, timeout: float | None = None
+    layout: ServerLayout | None = None,
+    *,
+    timeout: float | None = None,
+    follow_settings: bool | None = None,
 ) -> AsyncIterator[ProsodySupervisor | None]:
     """The managed Prosody for the duration of the block.
 
     Without ``layout``: nothing is started if ``EVIM_XMPP_SERVER`` is ``external``, else the
     layout comes from the settings.  Yields the supervisor started here, or None.
+    ``follow_settings`` (see :func:`ensure_running_in_process`): by default, only when the
+    layout comes from the settings.
     """
     if layout is None:
         from django.conf import settings
@@ -107,7 +122,11 @@ async def running_server(
             yield None
             return
         layout = ServerLayout.from_settings()
-    supervisor = await ensure_running_in_process(layout, timeout=timeout)
+        if follow_settings is None:
+            follow_settings = True
+    supervisor = await ensure_running_in_process(
+        layout, timeout=timeout, follow_settings=bool(follow_settings)
+    )
     try:
         yield supervisor
     finally:
@@ -136,7 +155,7 @@ async def managed_server_for_run(
         yield None
         return
     layout = ServerLayout.from_settings()
-    async with running_server(layout, timeout=timeout) as supervisor:
+    async with running_server(layout, timeout=timeout, follow_settings=True) as supervisor:
         if supervisor is None:
             status = server_status(layout)
             say(

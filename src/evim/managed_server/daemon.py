@@ -43,6 +43,7 @@ from evim.managed_server.errors import ManagedServerError, ProsodyStartError
 from evim.managed_server.files import write_atomically
 from evim.managed_server.layout import ServerLayout
 from evim.managed_server.programs import require_program
+from evim.managed_server.reconfigure import service_settings_source
 from evim.managed_server.supervisor import ProsodySupervisor, check_ports
 
 logger = logging.getLogger(__name__)
@@ -222,11 +223,15 @@ def _report(ready_fd: int | None, message: dict[str, Any]) -> None:
         os.close(ready_fd)
 
 
-async def supervise_in_foreground(layout: ServerLayout, *, ready_fd: int | None = None) -> int:
+async def supervise_in_foreground(
+    layout: ServerLayout, *, ready_fd: int | None = None, follow_settings: bool = False
+) -> int:
     """Run Prosody under a supervisor until SIGTERM/SIGINT; the process exit code.
 
     ``ready_fd``, if given, receives one JSON line once Prosody is ready (``{"ok": true}``)
-    or failed (``{"ok": false, "error": ...}``), then is closed.
+    or failed (``{"ok": false, "error": ...}``), then is closed.  ``follow_settings``:
+    each start of Prosody reads the service settings from the database (``evim xmpp
+    supervise`` does).
     """
     layout.prepare_directories()
     lock = SupervisorLock(layout.lock_path)
@@ -239,7 +244,11 @@ async def supervise_in_foreground(layout: ServerLayout, *, ready_fd: int | None 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.add_signal_handler(signum, stop_requested.set)
-    supervisor = ProsodySupervisor(layout, on_change=session.on_change)
+    supervisor = ProsodySupervisor(
+        layout,
+        on_change=session.on_change,
+        layout_source=service_settings_source(layout) if follow_settings else None,
+    )
     try:
         try:
             await supervisor.start()

@@ -34,7 +34,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -149,6 +149,11 @@ class ProsodySupervisor:
     up to ``max_restart_delay``); ``stop_timeout`` is how long a SIGTERM may take before
     SIGKILL; ``on_change(supervisor)`` is called after every change of state (ready,
     died, stopped, failed) — the daemon uses it to keep its state file current.
+    ``layout_source()``, if given, is awaited before each start of Prosody (the first and
+    every restart) and its layout replaces :attr:`layout`: evim passes one that reads the
+    service settings again (:func:`evim.managed_server.reconfigure.service_settings_source`),
+    so that Prosody always starts with the settings of the moment.  When it fails, the
+    last layout is kept (and the failure logged).
     """
 
     def __init__(
@@ -161,8 +166,10 @@ class ProsodySupervisor:
         max_restart_delay: float = 10.0,
         stop_timeout: float = 10.0,
         on_change: Callable[[ProsodySupervisor], None] | None = None,
+        layout_source: Callable[[], Awaitable[ServerLayout]] | None = None,
     ) -> None:
         self.layout = layout
+        self.layout_source = layout_source
         self.max_restarts = max_restarts
         self.restart_window = restart_window
         self.restart_delay = restart_delay
@@ -306,6 +313,14 @@ class ProsodySupervisor:
 
     async def _launch(self, *, timeout: float | None) -> None:
         """Spawn one Prosody and wait until it is ready; on failure, leave nothing running."""
+        if self.layout_source is not None:
+            try:
+                self.layout = await self.layout_source()
+            except Exception:
+                logger.exception(
+                    "Could not read the managed server's settings; starting Prosody with "
+                    "the last ones"
+                )
         command = self._prepare()
         self._output.clear()
         self._port_failure = None

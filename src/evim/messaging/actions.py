@@ -30,6 +30,7 @@ from evim.messaging.models import (
     MessagingPreferences,
     RoomChoice,
 )
+from evim.service.current import service
 from evim.xmpp.connection_test import ConnectionTestResult, test_many
 
 logger = logging.getLogger("evim.messaging")
@@ -188,6 +189,38 @@ def do_provision_accounts(
             _audit(acting_user, AccountEvent.ACCOUNT_PROVISIONED, user.username, jid=[None, jid])
         report.created.append(account)
     return report
+
+
+def may_create_own_account(user: User) -> bool:
+    """Whether ``user`` may create their own chat account now: registration is allowed
+    (service settings), on the managed server, and they have no Jabber account yet."""
+    return (
+        settings.EVIM_XMPP_SERVER == "managed"
+        and service().registration_allowed
+        and user.is_active
+        and not JabberAccount.objects.filter(user=user).exists()
+    )
+
+
+def do_create_own_account(*, user: User) -> JabberAccount:
+    """Registration allowed: ``user`` creates their own account on the managed server, as
+    an administrator's provisioning would (login from the user name, random password kept
+    encrypted, full name published), audited as made by ``user``.
+
+    Raises :class:`~evim.managed_server.provisioning.ProvisioningError` with the reason
+    when it is not allowed or the server refused it.
+    """
+    if not may_create_own_account(user):
+        raise provisioning.ProvisioningError(
+            "you cannot create a chat account: registration is not allowed, or you have one"
+        )
+    report = do_provision_accounts(acting_user=user, users=[user])
+    if report.failed:
+        _user, reason = report.failed[0]
+        raise provisioning.ProvisioningError(f"the server did not create the account: {reason}")
+    if not report.created:  # made meanwhile by someone else (another tab, an administrator)
+        raise provisioning.ProvisioningError("you have a Jabber account already")
+    return report.created[0]
 
 
 def do_test_accounts(

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from evim.backoffice.extensions import (
     PagePart,
+    csp_additions,
     header_items,
     home_cards,
     page_heads,
@@ -18,7 +19,8 @@ from evim.backoffice.extensions import (
 )
 from evim.backoffice.menu import MenuEntry
 from evim.backoffice.models import User
-from evim.messaging.chat import chat_settings, has_chat
+from evim.messaging.actions import may_create_own_account
+from evim.messaging.chat import chat_settings, encryption_policy, has_chat
 from evim.messaging.models import ChatPreferences, JabberAccount, MessagingPreferences
 from evim.messaging.project_config import get_messaging_config
 
@@ -27,6 +29,15 @@ def settings_entry(user: User) -> MenuEntry | None:
     """Paramétrage > Général > Messagerie, for administrators, when messaging is enabled."""
     if user.is_administrator and get_messaging_config().enabled:
         return MenuEntry(_("Messaging"), reverse("messaging:settings"), "messaging-settings")
+    return None
+
+
+def guest_links_entry(user: User) -> MenuEntry | None:
+    """Paramétrage > Général > Guest links, for administrators, in anonymous mode."""
+    from evim.messaging.guests import anonymous_mode_available
+
+    if user.is_administrator and anonymous_mode_available():
+        return MenuEntry(_("Guest links"), reverse("messaging:guest_links"), "guest-links")
     return None
 
 
@@ -46,7 +57,13 @@ def profile_section(request: HttpRequest) -> dict[str, Any] | None:
         account is None or account.kind == JabberAccount.Kind.EXTERNAL
     )
     preferences = ChatPreferences.of(request.user) if has_chat(request.user) else None
-    return {"account": account, "self_service": self_service, "chat_preferences": preferences}
+    return {
+        "account": account,
+        "self_service": self_service,
+        "chat_preferences": preferences,
+        # Registration allowed (managed server): “Create my chat account”.
+        "may_register": account is None and may_create_own_account(request.user),
+    }
 
 
 def chat_head(request: HttpRequest) -> dict[str, Any] | None:
@@ -62,7 +79,9 @@ def chat_header(request: HttpRequest) -> dict[str, Any] | None:
 
 def register() -> None:
     settings_menu_entries.append(settings_entry)
+    settings_menu_entries.append(guest_links_entry)
     home_cards.append(PagePart("messaging/home_card.html", home_card))
     profile_sections.append(PagePart("messaging/profile_section.html", profile_section))
     page_heads.append(PagePart("messaging/chat_head.html", chat_head))
     header_items.append(PagePart("messaging/chat_header.html", chat_header))
+    csp_additions.append(encryption_policy)

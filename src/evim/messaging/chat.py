@@ -85,6 +85,9 @@ def _chat_settings(request: HttpRequest) -> dict[str, Any] | None:
         **_rooms(request, user),
         # Opt-in, from the profile page (ChatPreferences).
         "notifications": ChatPreferences.of(user).desktop_notifications,
+        # The service's "encryption": Converse's OMEMO plugins (see encryption_policy), and
+        # the WebAssembly of their library under its hashed name (cached for good).
+        **_encryption(),
         # Where the page keeps the unread count for the next page (sessionStorage).
         "unread_key": f"evim-chat-unread-{user.pk}",
         # The service settings page's "Service" and "Others" sections: the chat's header.
@@ -102,6 +105,21 @@ def _chat_settings(request: HttpRequest) -> dict[str, Any] | None:
             },
         },
     }
+
+
+def _encryption() -> dict[str, Any]:
+    if not service().encryption:
+        return {"encryption": False}
+    return {"encryption": True, "omemo_wasm": static(converse.OMEMO_WASM_PATH)}
+
+
+def encryption_policy(request: HttpRequest) -> dict[str, list[str]]:
+    """What the Content-Security-Policy of a page must allow for the chat's OMEMO: its
+    library compiles WebAssembly (``'wasm-unsafe-eval'``, which allows no JavaScript
+    ``eval``).  Only on the pages whose chat offers encryption; nothing on any other
+    response (read from the settings the page was made with, not worked out again)."""
+    carried = _SETTINGS_OF.get(request)
+    return {"script-src": ["'wasm-unsafe-eval'"]} if carried and carried["encryption"] else {}
 
 
 def _service_header(user: User) -> dict[str, str]:

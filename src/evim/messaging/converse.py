@@ -3,8 +3,9 @@
 ``npm ci`` (``scripts/setup-lib.sh``) installs the version pinned in package-lock.json into
 ``node_modules/converse.js``; :class:`ConverseFinder` hands ``collectstatic`` the part of its
 ``dist/`` folder the chat uses, under ``static/converse/``.  Left out: the unminified build,
-the OMEMO library (GPL-3.0, loaded only by the OMEMO plugin, which the chat turns off) and
-its WebAssembly, the project's own website styles.
+the project's own website styles.  The OMEMO library (``libomemo.esm.min.js``, GPL-3.0) and
+its WebAssembly are collected, but requested only by Converse's OMEMO plugin, which the
+chat loads only while the service's "encryption" is on.
 
 The module script and its ``chunkjs/`` (translations, loaded on demand relative to the
 script) stay side by side; ``emoji.json``, the sounds and images are found through
@@ -29,9 +30,24 @@ PREFIX = "converse"
 SCRIPT = f"{PREFIX}/converse.min.js"
 STYLESHEET = f"{PREFIX}/converse.min.css"
 
+#: OMEMO (service option "encryption"): Converse imports the library by its plain name,
+#: beside its own module; the library fetches its WebAssembly (chat.js says from where).
+OMEMO_LIBRARY = "libomemo.esm.min.js"
+OMEMO_WASM = "curve25519_compiled.wasm"
+OMEMO_WASM_PATH = f"{PREFIX}/{OMEMO_WASM}"
+
 # What the chat uses from dist/.  The source maps are there because the script and the
 # chunks name them (ManifestStaticFilesStorage rewrites that line with their hashed names).
-_FILES = frozenset({"converse.min.js", "converse.min.js.map", "converse.min.css", "emoji.json"})
+_FILES = frozenset(
+    {
+        "converse.min.js",
+        "converse.min.js.map",
+        "converse.min.css",
+        "emoji.json",
+        OMEMO_LIBRARY,
+        OMEMO_WASM,
+    }
+)
 _FOLDERS = ("chunkjs", "images", "sounds", "webfonts")
 
 

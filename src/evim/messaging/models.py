@@ -122,6 +122,49 @@ class RoomChoice(models.Model):
         return f"{self.room}: {'joined' if self.joined else 'skipped'}"
 
 
+class GuestLink(models.Model):
+    """A link an administrator sends to a guest (anonymous mode): it opens one room, under
+    a nickname, until it expires or is revoked.  Only the SHA-256 of its secret part is
+    stored: the link itself is shown once, when it is made (``evim.messaging.guests``)."""
+
+    room = models.CharField(_("room"), max_length=3071)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    #: Who it is for (a reminder for the staff, never shown to the guest).
+    note = models.CharField(_("for"), max_length=120, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("made by"),
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created = models.DateTimeField(_("made"), auto_now_add=True)
+    expires = models.DateTimeField(_("expires"), db_index=True)
+    revoked = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("guest link")
+        verbose_name_plural = _("guest links")
+        ordering = ("-created", "-id")
+
+    def __str__(self) -> str:
+        return f"guest link {self.pk} to {self.room}"
+
+
+class GuestToken(models.Model):
+    """A one-time token a guest's page gets for the chat, as back-office pages get a
+    ``gateway.GatewayToken``: for one guest link and one browser session, for seconds;
+    only its hash is stored."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    link = models.ForeignKey(GuestLink, on_delete=models.CASCADE, related_name="+")
+    session_hash = models.CharField(max_length=64)
+    expires = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"guest token of link {self.link_id}"
+
+
 class AccountEvent(models.TextChoices):
     """Audit events of the messaging module (rows of backoffice.AuditEntry)."""
 
@@ -134,3 +177,5 @@ class AccountEvent(models.TextChoices):
     KEYS_ROTATED = "account_keys_rotated", _("encryption key rotated")
     CHAT_PREFERENCES_CHANGED = "chat_preferences_changed", _("chat preferences changed")
     ROOM_CHOSEN = "room_chosen", _("offered room joined or skipped")
+    GUEST_LINK_CREATED = "guest_link_created", _("guest link made")
+    GUEST_LINK_REVOKED = "guest_link_revoked", _("guest link revoked")

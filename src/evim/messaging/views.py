@@ -377,6 +377,28 @@ def my_account(request: HttpRequest) -> HttpResponse:
 
 @messaging_enabled
 @require_POST
+def create_my_account(request: HttpRequest) -> HttpResponse:
+    """Registration allowed: the profile's “Create my chat account”."""
+    user = current_user(request)
+    if not actions.may_create_own_account(user):
+        raise PermissionDenied
+    try:
+        account = actions.do_create_own_account(user=user)
+    except EvimError as error:
+        messages.error(
+            request, _("Your chat account was not created: %(error)s") % {"error": error}
+        )
+    else:
+        messages.success(
+            request,
+            _("Your chat account is ready: %(jid)s. The chat opens on every page.")
+            % {"jid": account.jid},
+        )
+    return redirect("backoffice:profile")
+
+
+@messaging_enabled
+@require_POST
 def chat_preferences(request: HttpRequest) -> HttpResponse:
     """The profile page's chat preferences: desktop notifications on or off."""
     user = current_user(request)

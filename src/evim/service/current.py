@@ -31,17 +31,33 @@ class ServiceSettings:
     # Connection
     resource: str
     lock_host: bool
+    registration_allowed: bool
+    anonymous_mode: bool
+    http_auth: bool
+    http_auth_header: str
+    http_auth_proxies: list[str]
     # Others
     manager_link: bool
     rooms_to_join: list[str]
     suggest_rooms: bool
     announcement: str
     # Advanced
+    encryption: bool
     force_https: bool
     compression: bool
+    statistics: bool
     track_visits: bool
     tracker_url: str
     tracker_site_id: int | None
+    # Hosts
+    main_host: str
+    muc_host: str
+    anonymous_host: str
+    pubsub_host: str
+    directory_host: str
+    stun_servers: list[str]
+    websocket_url: str
+    integrated_proxy: bool
 
 
 _lock = threading.Lock()
@@ -69,12 +85,13 @@ def forget() -> None:
 
 def service() -> ServiceSettings:
     """Every option's value in force.  Defaults are worked out on each call: some depend
-    on the language of the moment (the default name) or on evim's settings."""
+    on the language of the moment (the default name) or on evim's settings.  A read-only
+    option (set by evim's configuration) is its default, whatever was stored."""
     values = stored()
     return ServiceSettings(
         **{
             field.name: values[field.name]
-            if field.name in values
+            if field.name in values and not BY_NAME[field.name].is_read_only()
             else BY_NAME[field.name].default()
             for field in fields(ServiceSettings)
         }

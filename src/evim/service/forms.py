@@ -7,7 +7,7 @@ from django import forms
 from django.utils.translation import gettext as _
 
 from evim.service.current import ServiceSettings
-from evim.service.options import OPTIONS, Effect, Option, Section
+from evim.service.options import BY_NAME, DISTINCT_HOSTS, OPTIONS, Effect, Option, Section
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class FieldRow:
     option: Option
     default: Any
     on_restart: bool
+    read_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,24 @@ class ServiceSettingsForm(forms.Form):
                         needed,
                         _("Needed when “%(option)s” is on.") % {"option": option.label},
                     )
+        self._check_distinct_hosts(cleaned)
         return cleaned
+
+    def _check_distinct_hosts(self, cleaned: dict[str, Any]) -> None:
+        """Each host of the managed server has a name of its own."""
+        seen: dict[str, str] = {}
+        for name in DISTINCT_HOSTS:
+            host = cleaned.get(name) if name in BY_NAME else None
+            if not host:
+                continue
+            if host in seen:
+                self.add_error(
+                    name,
+                    _("%(host)s is already the %(other)s: each host needs a name of its own.")
+                    % {"host": host, "other": BY_NAME[seen[host]].label},
+                )
+            else:
+                seen[host] = name
 
     def sections(self, defaults: dict[str, Any]) -> list[SectionFields]:
         """The page's sections, in order, each with its options (only sections with some)."""
@@ -56,6 +74,7 @@ class ServiceSettingsForm(forms.Form):
                     option,
                     defaults[option.name],
                     option.effect is Effect.ON_RESTART,
+                    option.is_read_only(),
                 )
                 for option in OPTIONS
                 if option.section is section

@@ -1,5 +1,6 @@
-"""``{% page_head_parts %}``, ``{% header_parts %}`` and ``{% login_page_parts %}``: what
-other modules add to every page's ``<head>``, to its top bar and to the login page."""
+"""``{% page_head_parts %}``, ``{% header_parts %}``, ``{% login_page_parts %}`` and
+``{% login_page_notices %}``: what other modules add to every page's ``<head>``, to its top
+bar and to the login page (under and above its form)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.utils.safestring import SafeString, mark_safe
 from evim.backoffice.extensions import (
     PagePart,
     header_items,
+    login_notices,
     login_parts,
     page_heads,
     render_parts,
@@ -39,3 +41,8 @@ def header_parts(context: Context) -> SafeString:
 @register.simple_tag(takes_context=True)
 def login_page_parts(context: Context) -> SafeString:
     return _rendered(context, login_parts)
+
+
+@register.simple_tag(takes_context=True)
+def login_page_notices(context: Context) -> SafeString:
+    return _rendered(context, login_notices)

@@ -364,3 +364,31 @@ async def authenticate(
         raise UpstreamError(PROTOCOL_CONDITION, f"{mechanism}: {error}") from None
     except SaslprepError as error:
         raise UpstreamError("not-authorized", str(error)) from None
+
+
+async def authenticate_anonymous(
+    *,
+    send: Callable[[str], Awaitable[None]],
+    receive: Callable[[], Awaitable[str]],
+    features_frame: str,
+) -> None:
+    """SASL ANONYMOUS (RFC 4505), for a guest on the server's anonymous host: no
+    credentials, the server makes up a fresh address.  Returns after ``<success/>``.
+
+    Raises UpstreamError: ``remote-connection-failed`` when the host does not offer
+    ANONYMOUS (anonymous mode is off on the server), ``not-authorized`` on a failure.
+    """
+    offered = offered_mechanisms(parse_frame(features_frame))
+    if "ANONYMOUS" not in offered:
+        raise UpstreamError(
+            PROTOCOL_CONDITION,
+            f"the host does not offer SASL ANONYMOUS ({', '.join(offered) or 'none'})",
+        )
+    await send(_sasl_element("auth", b"", "ANONYMOUS"))
+    element = parse_frame(await receive())
+    if element.tag == f"{{{STREAMS_NS}}}error":
+        raise stream_error(element)
+    if element.tag == f"{{{SASL_NS}}}failure":
+        raise _failure(element, "")
+    if element.tag != f"{{{SASL_NS}}}success":
+        raise UpstreamError(PROTOCOL_CONDITION, "expected SASL success for ANONYMOUS")

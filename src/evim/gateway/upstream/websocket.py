@@ -43,7 +43,13 @@ from websockets.typing import Origin, Subprotocol
 
 from evim.gateway.upstream import UpstreamError
 from evim.gateway.upstream.ending import CLEAN_CLOSE, StreamEnding
-from evim.gateway.upstream.sasl import STREAMS_NS, authenticate, parse_frame, stream_error
+from evim.gateway.upstream.sasl import (
+    STREAMS_NS,
+    authenticate,
+    authenticate_anonymous,
+    parse_frame,
+    stream_error,
+)
 
 FRAMING_NS = "urn:ietf:params:xml:ns:xmpp-framing"
 CLOSE_FRAME = f"<close xmlns='{FRAMING_NS}'/>"
@@ -153,6 +159,7 @@ async def connect_websocket(
     password: str,
     timeout: float,
     origin: str | None = None,
+    anonymous: bool = False,
 ) -> WebSocketUpstream:
     """Connect to the XMPP WebSocket at ``url``, open a stream to ``domain``, authenticate
     as ``jid`` with ``password`` and restart the stream; all within ``timeout`` seconds.
@@ -160,6 +167,9 @@ async def connect_websocket(
     Raises UpstreamError: ``connection-timeout``, ``remote-connection-failed`` (refused,
     not a WebSocket, no ``xmpp`` subprotocol, protocol errors), ``not-authorized``
     (credentials refused), or the server's stream error (``host-unknown``...).
+
+    ``anonymous``: SASL ANONYMOUS on ``domain`` (an anonymous host; ``jid`` and
+    ``password`` are not used) — the server gives the stream an address of its own.
     """
     connection: ClientConnection | None = None
     try:
@@ -181,14 +191,19 @@ async def connect_websocket(
                 )
             setup = _Setup(connection, domain)
             features = await setup.open_stream()
-            await authenticate(
-                send=setup.send,
-                receive=setup.receive,
-                features_frame=features,
-                jid=jid,
-                password=password,
-                allow_plain=plain_allowed(url),
-            )
+            if anonymous:
+                await authenticate_anonymous(
+                    send=setup.send, receive=setup.receive, features_frame=features
+                )
+            else:
+                await authenticate(
+                    send=setup.send,
+                    receive=setup.receive,
+                    features_frame=features,
+                    jid=jid,
+                    password=password,
+                    allow_plain=plain_allowed(url),
+                )
             features = await setup.open_stream()
             upstream = WebSocketUpstream(
                 connection,

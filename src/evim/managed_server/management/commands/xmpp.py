@@ -64,7 +64,9 @@ class Command(BaseCommand):
                 if options["layout_json"]
                 else ServerLayout.from_settings()
             )
-            code = asyncio.run(supervise_in_foreground(layout, ready_fd=options["ready_fd"]))
+            code = asyncio.run(
+                supervise_in_foreground(layout, ready_fd=options["ready_fd"], follow_settings=True)
+            )
             if code:
                 raise SystemExit(code)
             return

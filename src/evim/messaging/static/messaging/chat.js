@@ -375,6 +375,16 @@ if (element) {
       });
     },
   });
+  // Encryption (the service's option): the OMEMO library fetches its WebAssembly (often:
+  // 117 times on a first login) at __WASM_BASE__ + "curve25519_compiled.wasm", where
+  // Converse sets __WASM_BASE__ beside a <script src=".../converse.min.js"> (this page
+  // imports Converse under its hashed name) or else beside the page. It is kept here:
+  // the file's hashed address (cached for good) then "?", which makes the plain name a
+  // query string, ignored by evim's static files.
+  if (config.encryption) {
+    const base = `${config.omemo_wasm}?`;
+    Object.defineProperty(globalThis, "__WASM_BASE__", { get: () => base, set() {} });
+  }
   converse.initialize({
     whitelisted_plugins: ["evim-chat"],
     view_mode: config.view_mode,
@@ -402,13 +412,15 @@ if (element) {
     embed_3rd_party_media_players: false,
     render_media: false,
     fetch_url_headers: false,
-    // OMEMO (needs WebAssembly, GPL-3.0 library), in-band registration, push: not offered.
+    // In-band registration, push: not offered. OMEMO (WebAssembly, a GPL-3.0 library) only
+    // with the service's "encryption", and then each user turns it on per chat (the padlock):
+    // an encrypted message is unreadable in the archive, other clients and new browsers.
     blacklisted_plugins: [
-      "converse-omemo",
-      "converse-omemo-views",
+      ...(config.encryption ? [] : ["converse-omemo", "converse-omemo-views"]),
       "converse-register",
       "converse-push",
     ],
+    omemo_default: false,
     // Desktop notifications (and their sound) for direct messages and mentions, when the
     // user turned them on in their profile; a mention is the user's name, with or without
     // Converse's autocompletion (other clients send no reference).
