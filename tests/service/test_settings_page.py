@@ -208,3 +208,16 @@ def test_tracking_visits_needs_its_server_and_site(camille: User) -> None:
         tracker_site_id=3,
     )
     assert service().track_visits and service().tracker_site_id == 3
+
+
+def test_under_force_https_the_tracker_must_be_https(camille: User) -> None:
+    tracker = {"track_visits": True, "tracker_site_id": 3}
+    response = client_for(camille).post(
+        URL,
+        form_values(force_https=True, tracker_url="http://stats.lilas.example/", **tracker),
+    )
+    assert "Forcer HTTPS est activé : les navigateurs bloqueraient" in response.content.decode()
+    assert not StoredOption.objects.exists()
+    # Without Force HTTPS, an http:// tracker serves the http:// pages.
+    save(client_for(camille), tracker_url="http://stats.lilas.example/", **tracker)
+    assert service().tracker_url == "http://stats.lilas.example/"

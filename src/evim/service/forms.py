@@ -46,7 +46,24 @@ class ServiceSettingsForm(forms.Form):
                         _("Needed when “%(option)s” is on.") % {"option": option.label},
                     )
         self._check_distinct_hosts(cleaned)
+        self._check_tracker_over_https(cleaned)
         return cleaned
+
+    def _check_tracker_over_https(self, cleaned: dict[str, Any]) -> None:
+        """Under Force HTTPS, browsers refuse a tracker over plain http (mixed content)."""
+        address = cleaned.get("tracker_url") or ""
+        if (
+            cleaned.get("force_https")
+            and cleaned.get("track_visits")
+            and address.startswith("http:")
+        ):
+            self.add_error(
+                "tracker_url",
+                _(
+                    "Force HTTPS is on: browsers would block a tracker over http://. Give "
+                    "your Matomo server's https:// address."
+                ),
+            )
 
     def _check_distinct_hosts(self, cleaned: dict[str, Any]) -> None:
         """Each host of the managed server has a name of its own."""
