@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET
 
 from evim.backoffice.decorators import administrator_required
 from evim.gateway.charts import Series, bar_chart
-from evim.gateway.models import DailyUsage
 from evim.gateway.daily_usage import KEEP_DAYS, Day, usage_of_last_days
+from evim.gateway.models import DailyUsage
 from evim.service.current import service
 
 #: The periods offered, in days; the first page shows :data:`DEFAULT_PERIOD`.
