@@ -317,8 +317,10 @@ EXPECTED_TEXTS = [
 ]
 
 
-def feed_in_chunks(data: bytes, sizes: Callable[[], int], **options: int) -> list[ServerFrame]:
-    splitter = StreamSplitter(**options)
+def feed_in_chunks(
+    data: bytes, sizes: Callable[[], int], *, max_size: int = DEFAULT_MAX_SIZE
+) -> list[ServerFrame]:
+    splitter = StreamSplitter(max_size=max_size)
     frames: list[ServerFrame] = []
     position = 0
     while position < len(data):

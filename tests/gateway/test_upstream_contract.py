@@ -1,6 +1,6 @@
 """What every upstream promises the relay (evim.gateway.upstream.AuthenticatedUpstream),
-checked on both: the managed Prosody's WebSocket and a TCP XML stream, against the session's
-real Prosody."""
+checked on each: the managed Prosody's WebSocket, a TCP XML stream and BOSH, against the
+session's real Prosody."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from evim.gateway.upstream import UpstreamClosed
 from evim.gateway.upstream.ending import CLEAN_CLOSE
 from tests.fixtures.prosody import RunningProsody
+from tests.gateway.test_upstream_bosh import bosh_upstream
 from tests.gateway.test_upstream_tcp import start_tag, tcp_upstream
 from tests.gateway.test_upstream_websocket import (
     Connect,
@@ -20,7 +21,11 @@ from tests.gateway.test_upstream_websocket import (
     upstream_for,
 )
 
-CONNECTORS: dict[str, Connect] = {"websocket": upstream_for, "tcp": tcp_upstream}
+CONNECTORS: dict[str, Connect] = {
+    "websocket": upstream_for,
+    "tcp": tcp_upstream,
+    "bosh": bosh_upstream,
+}
 
 
 @pytest.fixture(params=sorted(CONNECTORS))
@@ -29,9 +34,18 @@ def transport(request: pytest.FixtureRequest) -> str:
     return name
 
 
+#: The upstreams offering stream management: not BOSH (test_upstream_bosh.py says why and
+#: checks its own abort and close).
+@pytest.fixture(params=["tcp", "websocket"])
+def resumable(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
 def test_abort_keeps_the_session_for_resumption(
-    managed_prosody: RunningProsody, transport: str
+    managed_prosody: RunningProsody, resumable: str
 ) -> None:
+    transport = resumable
     jid = managed_prosody.register(f"{transport}-sm-abort", "sm-secret")
     connect = CONNECTORS[transport]
 
@@ -52,7 +66,8 @@ def test_abort_keeps_the_session_for_resumption(
     run(scenario())
 
 
-def test_close_ends_the_session(managed_prosody: RunningProsody, transport: str) -> None:
+def test_close_ends_the_session(managed_prosody: RunningProsody, resumable: str) -> None:
+    transport = resumable
     jid = managed_prosody.register(f"{transport}-sm-close", "sm-secret")
     connect = CONNECTORS[transport]
 

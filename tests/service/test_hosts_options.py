@@ -174,3 +174,34 @@ def test_french_explanations(camille: User, settings: SettingsWrapper) -> None:
     settings.EVIM_XMPP_SERVER = "managed"
     page = client_for(camille).get(URL).content.decode()
     assert "Hôte principal" in page  # the label of main_host, translated
+
+
+def test_the_bosh_upstream(admin: Client, settings: SettingsWrapper) -> None:
+    # The managed server: its own endpoint, shown read-only.
+    bosh = row(admin.get(URL).content.decode(), "bosh_url")
+    assert 'value="http://127.0.0.1:5280/http-bind"' in bosh and "disabled" in bosh
+    assert service().bosh_url == "http://127.0.0.1:5280/http-bind"
+
+    settings.EVIM_XMPP_SERVER = "external"
+    assert "disabled" not in row(admin.get(URL).content.decode(), "bosh_url")
+    assert service().bosh_url == ""
+    errors = errors_of(admin, bosh_url="http://xmpp.example.org/http-bind")
+    assert "http:// would send the Jabber passwords unencrypted" in errors["bosh_url"]
+    for wrong in ("wss://xmpp.example.org/ws", "https://user:secret@xmpp.example.org/http-bind"):
+        errors = errors_of(admin, bosh_url=wrong)
+        assert "starting with https://" in errors["bosh_url"], wrong
+    errors = errors_of(
+        admin,
+        bosh_url="https://xmpp.example.org/http-bind",
+        websocket_url="wss://xmpp.example.org/xmpp-websocket",
+    )
+    assert "A WebSocket upstream is already given" in errors["bosh_url"]
+    assert not StoredOption.objects.exists()
+
+    admin.post(URL, form_values(bosh_url="http://127.0.0.1:5280/http-bind"))
+    assert service().bosh_url == "http://127.0.0.1:5280/http-bind"
+    admin.post(URL, form_values(bosh_url=" https://xmpp.example.org/http-bind "))
+    assert service().bosh_url == "https://xmpp.example.org/http-bind"
+    # Switching back to the managed server: its own endpoint, whatever was stored.
+    settings.EVIM_XMPP_SERVER = "managed"
+    assert service().bosh_url == "http://127.0.0.1:5280/http-bind"

@@ -328,10 +328,17 @@ class StreamSplitter:
     ``<proceed/>`` of STARTTLS, after SASL ``<success/>``): the server then sends a new
     header.  After a :class:`FrameError` the splitter raises it again on every feed (the
     stream is over); frames completed by the same chunk before the error are not returned.
+
+    ``root``: the root element expected, as ``"namespace name"``; another one than
+    ``<stream:stream>`` cuts a document of the same shape, such as a BOSH ``<body>``
+    (XEP-0124): its attributes come in the OPEN frame, it may be empty (``<body/>``).
     """
 
-    def __init__(self, *, max_size: int = DEFAULT_MAX_SIZE) -> None:
+    def __init__(
+        self, *, max_size: int = DEFAULT_MAX_SIZE, root: str = f"{STREAMS_NS} stream"
+    ) -> None:
         self.max_size = max_size
+        self._root = root
         self._rescan_budget = max(RESCAN_FACTOR * max_size, RESCAN_MINIMUM)
         #: The last stream header received, as an OPEN frame.
         self.opened: ServerFrame | None = None
@@ -510,8 +517,9 @@ class StreamSplitter:
             self._open(name, attributes, index)
 
     def _open(self, name: str, attributes: dict[str, str], index: int) -> None:
-        if name != f"{STREAMS_NS} stream":
-            raise FrameError("invalid-namespace", "the stream must open with <stream:stream>")
+        if name != self._root:
+            expected = "<stream:stream>" if self._root == f"{STREAMS_NS} stream" else self._root
+            raise FrameError("invalid-namespace", f"the stream must open with {expected}")
         self._default_declaration = b""
         self._prefixes = []
         for prefix, uri in self._declared:
@@ -548,7 +556,10 @@ class StreamSplitter:
             self._emit(index)
         elif depth == 0:
             self._closed = True
-            self._mark = self._buffer.index(b">", index - self._base) + 1 + self._base
+            at = index - self._base
+            # An empty root (``<body/>``) ends where its start tag did: _mark is already past.
+            if not (index == self._mark and self._buffer[at - 2 : at] == b"/>"):
+                self._mark = self._buffer.index(b">", at) + 1 + self._base
             self._frames.append(
                 ServerFrame(FrameKind.CLOSE, "close", FRAMING_NS, {}, CLOSE_FRAME_TEXT)
             )

@@ -21,6 +21,7 @@ from evim.gateway.permissions import PermissionSweep
 from evim.gateway.prepared import PREPARED
 from evim.gateway.relay import BrowserTransport, Relay, RelayHooks, RelayLimits, StreamOwner
 from evim.gateway.upstream import AuthenticatedUpstream
+from evim.gateway.upstream.bosh import connect_bosh
 from evim.gateway.upstream.tcp import connect_tcp
 from evim.gateway.upstream.websocket import connect_websocket
 from evim.gateway.usage import USAGE
@@ -64,18 +65,28 @@ async def log_in_upstream(owner: StreamOwner, *, password: str) -> Authenticated
         )
     if owner.domain == settings.EVIM_XMPP_DOMAIN:
         # The main host on an external server: its WebSocket, when the service settings
-        # name one ("WebSocket upstream").
-        url = await sync_to_async(_upstream_websocket_url)()
-        if url:
+        # name one ("WebSocket upstream"), else its BOSH endpoint ("BOSH upstream"; the
+        # settings page refuses both at once, the WebSocket wins should both be stored).
+        websocket_url, bosh_url = await sync_to_async(_upstream_urls)()
+        if websocket_url:
             return await connect_websocket(
-                url=url, domain=owner.domain, jid=owner.jid, password=password, timeout=timeout
+                url=websocket_url,
+                domain=owner.domain,
+                jid=owner.jid,
+                password=password,
+                timeout=timeout,
+            )
+        if bosh_url:
+            return await connect_bosh(
+                url=bosh_url, domain=owner.domain, jid=owner.jid, password=password, timeout=timeout
             )
     # Any other server (an external one, or another domain): an XMPP stream over TCP.
     return await connect_tcp(jid=owner.jid, password=password, timeout=timeout)
 
 
-def _upstream_websocket_url() -> str:
-    return service().websocket_url
+def _upstream_urls() -> tuple[str, str]:
+    values = service()
+    return values.websocket_url, values.bosh_url
 
 
 async def owner_for_handshake(session_key: str | None) -> StreamOwner | Refusal:

@@ -57,6 +57,7 @@ class ServiceSettings:
     directory_host: str
     stun_servers: list[str]
     websocket_url: str
+    bosh_url: str
     integrated_proxy: bool
 
 

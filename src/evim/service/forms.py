@@ -47,7 +47,21 @@ class ServiceSettingsForm(forms.Form):
                     )
         self._check_distinct_hosts(cleaned)
         self._check_tracker_over_https(cleaned)
+        self._check_one_upstream(cleaned)
         return cleaned
+
+    def _check_one_upstream(self, cleaned: dict[str, Any]) -> None:
+        """An external server's main host is reached one way: WebSocket or BOSH."""
+        if BY_NAME["bosh_url"].is_read_only():
+            return  # the managed server: both are its own, the WebSocket is used
+        if cleaned.get("websocket_url") and cleaned.get("bosh_url"):
+            self.add_error(
+                "bosh_url",
+                _(
+                    "A WebSocket upstream is already given: evim connects one way. Empty "
+                    "one of the two (the WebSocket is the lighter for the server)."
+                ),
+            )
 
     def _check_tracker_over_https(self, cleaned: dict[str, Any]) -> None:
         """Under Force HTTPS, browsers refuse a tracker over plain http (mixed content)."""

@@ -369,6 +369,49 @@ def _managed_websocket_url() -> str:
     return ""
 
 
+class UpstreamBoshField(forms.CharField):
+    """The BOSH endpoint (XEP-0124/XEP-0206) of an external server: ``https://``
+    (``http://`` only on this machine, where nothing travels on a network)."""
+
+    def to_python(self, value: Any) -> str:
+        text = str(super().to_python(value)).strip()
+        if not text:
+            return ""
+        parts = urlsplit(text)
+        host = parts.hostname or ""
+        loopback = host == "localhost"
+        with suppress(ValueError):
+            loopback = loopback or ipaddress.ip_address(host).is_loopback
+        if (
+            parts.scheme not in ("http", "https")
+            or not host
+            or parts.username is not None
+            or parts.fragment
+        ):
+            raise ValidationError(
+                _(
+                    "Enter the address of the server's BOSH endpoint, starting with https://, "
+                    "for example https://xmpp.example.org/http-bind."
+                ),
+                code="invalid",
+            )
+        if parts.scheme == "http" and not loopback:
+            raise ValidationError(
+                _(
+                    "http:// would send the Jabber passwords unencrypted over the network: use "
+                    "https://, or http:// to this machine only (127.0.0.1)."
+                ),
+                code="plain",
+            )
+        return text
+
+
+def _managed_bosh_url() -> str:
+    if _managed():
+        return f"http://127.0.0.1:{settings.EVIM_XMPP_HTTP_PORT}/http-bind"
+    return ""
+
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "name",
@@ -743,6 +786,20 @@ OPTIONS: tuple[Option, ...] = (
         ),
         lambda: UpstreamWebSocketField(max_length=300),
         _managed_websocket_url,
+        read_only=_managed,
+    ),
+    Option(
+        "bosh_url",
+        Section.HOSTS,
+        _("BOSH upstream"),
+        _(
+            "Instead of a WebSocket upstream: the BOSH endpoint (XEP-0206) of an external "
+            "server, such as https://xmpp.example.org/http-bind, for the chats of the main "
+            "host's accounts. Give one or the other, not both. Empty: no BOSH. With the "
+            "managed server it is the managed Prosody's own (evim uses its WebSocket)."
+        ),
+        lambda: UpstreamBoshField(max_length=300),
+        _managed_bosh_url,
         read_only=_managed,
     ),
     Option(

@@ -4,7 +4,7 @@ Every element crossing the gateway is carried as an RFC 7395 frame: one complete
 as text, its namespace declared on it (``<message xmlns='jabber:client' ...>``,
 ``<features xmlns='http://etherx.jabber.org/streams'>``).  A WebSocket upstream (the
 managed Prosody's own WebSocket) carries them unchanged; a TCP upstream translates to and
-from an XML stream.
+from an XML stream, a BOSH upstream (``bosh.py``) to and from HTTP ``<body>`` wrappers.
 """
 
 from __future__ import annotations
