@@ -230,7 +230,7 @@ def test_a_guest_and_a_colleague_chat_in_the_linked_room_and_nowhere_else(
         status, _body, _headers = browser.get(f"/guest/{token}/credentials")
         assert status == 403
         status, page, _headers = browser.get(f"/guest/{token}/")
-        assert status == 410 and "withdrawn" in page
+        assert status == 410 and "retiré" in page
         with pytest.raises(InvalidStatus):
             await open_guest_stream(guests, link_id, browser.cookie_header)
 

@@ -93,9 +93,9 @@ def test_administrators_make_links_shown_once_and_audited(
 @pytest.mark.parametrize(
     ("room", "message"),
     [
-        ("lilas@conference.evim.test", "colleagues&#x27; own room"),
-        ("clients@conference.elsewhere.example", "on another one"),
-        ("not a room", "is not a room address"),
+        ("lilas@conference.evim.test", "est le salon des collègues"),
+        ("clients@conference.elsewhere.example", "est sur un autre"),
+        ("not a room", "pas une adresse de salon"),
     ],
 )
 def test_rooms_guests_cannot_be_sent_to(
@@ -187,7 +187,7 @@ def test_revoked_expired_and_unknown_links_say_so(
     assert verdicts_for([owner]) == {owner: None}
 
     revoke = client_for(camille).post(f"{LINKS}{link.pk}/revoke/", follow=True)
-    assert "its guests&#x27; chats end now" in revoke.content.decode()
+    assert "les discussions de ses invités prennent fin maintenant" in revoke.content.decode()
     assert AuditEntry.objects.filter(event="guest_link_revoked", subject=ROOM).count() == 1
     assert not GuestToken.objects.exists()
     page = guest.get(path)
@@ -200,9 +200,9 @@ def test_revoked_expired_and_unknown_links_say_so(
     expired = guests.do_create_guest_link(acting_user=camille, room=ROOM, days=1)
     GuestLink.objects.filter(pk=expired.link.pk).update(expires=timezone.now())
     page = Client().get(f"/guest/{expired.token}/")
-    assert page.status_code == 410 and "This guest link has expired." in page.content.decode()
+    assert page.status_code == 410 and "Ce lien invité a expiré." in page.content.decode()
     unknown = Client().get("/guest/" + "A" * 43 + "/")
-    assert unknown.status_code == 410 and "does not exist" in unknown.content.decode()
+    assert unknown.status_code == 410 and "existe pas" in unknown.content.decode()
 
 
 def test_turning_anonymous_mode_off_closes_everything(
