@@ -92,6 +92,8 @@ def visit(browser: Browser, chat_evim: LiveEvim) -> Iterator[Callable[..., Visit
         visitor = Visitor(context.new_page())
         visitor.page.on("websocket", visitor.follow)
         visitor.page.on("console", lambda entry: visitor.console.append(entry.text))
+        if prepare := options.pop("prepare", None):
+            prepare(visitor.page)  # before the first page: routes for its chat
         log_in(visitor.page, chat_evim, username)
         return visitor
 
@@ -330,6 +332,56 @@ def test_history_from_the_archive(
     expect(message(elsewhere.room(), "Montage à 9 h.")).to_have_count(1, timeout=CHAT)
     open_chat(elsewhere, chat_evim.url, "jeanne@localhost")
     expect(message(elsewhere.chat_with("jeanne@localhost"), "badge")).to_have_count(1, timeout=CHAT)
+
+
+class RoomArchiveHeld:
+    """Routes a page's chat WebSocket so that the room's archive queries of its first page
+    never reach the server (as when the page is left before the answer came); the next
+    pages' sockets go straight through."""
+
+    def __init__(self) -> None:
+        self.held: list[str] = []
+        self.holding = True
+
+    def install(self, page: Page) -> None:
+        page.route_web_socket(re.compile(r"^wss?://"), self.route)
+
+    def route(self, page_side: WebSocketRoute) -> None:
+        server = page_side.connect_to_server()
+        holding = self.holding
+
+        def from_page(frame: str | bytes) -> None:
+            text = str(frame)
+            if holding and "urn:xmpp:mam:2" in text and f'to="{ROOM}"' in text.replace("'", '"'):
+                self.held.append(text)
+            else:
+                server.send(frame)
+
+        page_side.on_message(from_page)
+        server.on_message(page_side.send)
+
+
+def test_a_room_left_before_its_history_came_gets_it_on_the_next_page(
+    visit: Callable[..., Visitor], chat_evim: LiveEvim, tmp_path: Path
+) -> None:
+    """The first page's archive answer for the room never came (the user moved on): the
+    next page, whose session resumes, asks the room's archive again."""
+    text = "Générale décalée à 19 h."
+    assert go_sendxmpp(chat_evim, tmp_path, "-c", "-a", "Régie", ROOM, body=text) == 0
+    archive = RoomArchiveHeld()
+    jeanne = visit("jeanne", prepare=archive.install)
+    ready(jeanne)
+    for _ in range(10_000):  # Playwright runs the route's handlers inside its own calls
+        if archive.held:
+            break
+        jeanne.page.evaluate("0")
+    assert archive.held, "the room's archive was never asked"
+    expect(message(jeanne.room(), text)).to_have_count(0)
+
+    archive.holding = False
+    jeanne.page.goto(f"{chat_evim.url}/profile/")
+    ready(jeanne)
+    expect(message(jeanne.room(), text)).to_have_count(1, timeout=CHAT)
 
 
 def test_a_message_sent_during_a_page_navigation_arrives_once(

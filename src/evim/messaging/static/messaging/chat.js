@@ -340,6 +340,15 @@ if (element) {
       };
       api.listen.on("connected", onConnected);
       api.listen.on("reconnected", onConnected);
+      // A page left while a room's history was on its way: the archive's answer reaches the
+      // next page (stream management replays it) with nobody waiting for it, and Converse
+      // asks the archive again after a join or a reconnection, never after a resumption.
+      // So after one, each room asks for what is newer than what it holds (usually nothing).
+      api.listen.on("connected", async () => {
+        if (!api.connection.get().hasResumed()) return;
+        await api.waitUntil("chatBoxesFetched");
+        for (const room of await api.rooms.get()) room.announceReconnection();
+      });
       const onLost = () => {
         if (connectedSince && !lostAt) lostAt = new Date();
       };
