@@ -15,7 +15,6 @@ import enum
 import ipaddress
 import re
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -28,6 +27,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from slixmpp import JID
 from slixmpp.jid import InvalidJID
+
+from evim.lib.network import is_loopback_host
 
 if TYPE_CHECKING:
     from django.utils.functional import _StrPromise
@@ -341,9 +342,7 @@ class UpstreamWebSocketField(forms.CharField):
             return ""
         parts = urlsplit(text)
         host = parts.hostname or ""
-        loopback = host == "localhost"
-        with suppress(ValueError):
-            loopback = loopback or ipaddress.ip_address(host).is_loopback
+        loopback = is_loopback_host(host)
         if parts.scheme not in ("ws", "wss") or not host or parts.query or parts.fragment:
             raise ValidationError(
                 _(
@@ -379,9 +378,7 @@ class UpstreamBoshField(forms.CharField):
             return ""
         parts = urlsplit(text)
         host = parts.hostname or ""
-        loopback = host == "localhost"
-        with suppress(ValueError):
-            loopback = loopback or ipaddress.ip_address(host).is_loopback
+        loopback = is_loopback_host(host)
         if (
             parts.scheme not in ("http", "https")
             or not host

@@ -50,7 +50,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import ipaddress
 import re
 import secrets
 import socket
@@ -78,6 +77,7 @@ from evim.gateway.upstream.sasl import (
     stream_error,
 )
 from evim.gateway.upstream.websocket import MAX_FRAME_SIZE
+from evim.lib.network import is_loopback_host
 
 HTTPBIND_NS = "http://jabber.org/protocol/httpbind"
 XBOSH_NS = "urn:xmpp:xbosh"
@@ -114,17 +114,7 @@ def plain_allowed(url: str) -> bool:
     """Whether SASL PLAIN may be used through the BOSH endpoint at ``url`` (if nothing
     better is offered): over https, or to the loopback interface."""
     parts = urlsplit(url)
-    if parts.scheme == "https":
-        return True
-    host = parts.hostname
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return parts.scheme == "https" or is_loopback_host(parts.hostname)
 
 
 # --- HTTP ------------------------------------------------------------------------------------

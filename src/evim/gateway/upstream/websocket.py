@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import socket
 from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
@@ -50,6 +49,7 @@ from evim.gateway.upstream.sasl import (
     parse_frame,
     stream_error,
 )
+from evim.lib.network import is_loopback_host
 
 FRAMING_NS = "urn:ietf:params:xml:ns:xmpp-framing"
 CLOSE_FRAME = f"<close xmlns='{FRAMING_NS}'/>"
@@ -70,17 +70,7 @@ def plain_allowed(url: str) -> bool:
     """Whether SASL PLAIN may be used on the WebSocket at ``url`` (if nothing better is
     offered): over TLS, or on the loopback interface."""
     parts = urlsplit(url)
-    if parts.scheme == "wss":
-        return True
-    host = parts.hostname
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return parts.scheme == "wss" or is_loopback_host(parts.hostname)
 
 
 class WebSocketUpstream(StreamEnding):
